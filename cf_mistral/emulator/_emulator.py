@@ -1,0 +1,223 @@
+"""The :class:`Emulator`: a Workers AI stand-in on loopback, in a background thread."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Any
+
+from ._faults import Fault, FaultKind
+from ._server import Server
+from ._state import State
+from ._types import EmulatorConfig, RecordedRequest, ScriptedReply
+
+__all__ = ["Emulator", "serve"]
+
+
+class Emulator:
+    """A real HTTP/1.1 server emulating Workers AI for one model.
+
+    >>> with Emulator() as emu:                     # doctest: +SKIP
+    ...     httpx.post(emu.base_url + f"/accounts/{emu.account_id}/ai/run/{model}", ...)
+    """
+
+    def __init__(self, config: EmulatorConfig | None = None, **overrides: Any) -> None:
+        cfg = config or EmulatorConfig()
+        if overrides:
+            cfg = cfg.replace(**overrides)
+        self._state = State(cfg)
+        self._server: Server | None = None
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._port = 0
+
+    # -- lifecycle -------------------------------------------------------------------
+    def start(self) -> Emulator:
+        """Start serving in a background thread (idempotent)."""
+        if self._thread is not None:
+            return self
+        ready = threading.Event()
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                asyncio.run(self._main(ready))
+            except BaseException as exc:  # pragma: no cover - surfaced below
+                errors.append(exc)
+                ready.set()
+
+        self._thread = threading.Thread(target=run, name="cf-mistral-emulator", daemon=True)
+        self._thread.start()
+        ready.wait(30)
+        if errors or not self._port:
+            self._thread.join(5)
+            self._thread = None
+            raise RuntimeError(f"emulator failed to start: {errors[0] if errors else 'timeout'}")
+        return self
+
+    async def _main(self, ready: threading.Event) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        self._server = Server(self._state)
+        cfg = self._state.config
+        self._port = await self._server.start(cfg.host, cfg.port)
+        ready.set()
+        try:
+            await self._stop.wait()
+        finally:
+            await self._server.close()
+
+    def stop(self) -> None:
+        """Stop the server, close every connection and join the thread."""
+        thread, loop, stop = self._thread, self._loop, self._stop
+        if thread is None:
+            return
+        if loop is not None and stop is not None:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(stop.set)
+        thread.join(10)
+        self._thread = None
+        self._loop = None
+        self._stop = None
+        self._server = None
+
+    close = stop
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> Emulator:
+        return await asyncio.to_thread(self.start)
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await asyncio.to_thread(self.stop)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # -- addresses -------------------------------------------------------------------
+    @property
+    def config(self) -> EmulatorConfig:
+        return self._state.config
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def url(self) -> str:
+        host = self._state.config.host
+        return f"http://{host}:{self._port}"
+
+    @property
+    def base_url(self) -> str:
+        """What a client passes as ``base_url`` (``…/client/v4``)."""
+        return self.url + "/client/v4"
+
+    @property
+    def gateway_url(self) -> str:
+        """AI Gateway base (``…/v1``); clients append ``/{acct}/{gw}/workers-ai/{model}``."""
+        return self.url + "/v1"
+
+    @property
+    def account_id(self) -> str:
+        return self._state.config.account_id
+
+    @property
+    def token(self) -> str:
+        return self._state.config.token or "test-token"
+
+    @property
+    def model(self) -> str:
+        return self._state.config.models[0]
+
+    def run_url(self, model: str | None = None) -> str:
+        """Full native URL for ``model`` (default: the first configured model)."""
+        return f"{self.base_url}/accounts/{self.account_id}/ai/run/{model or self.model}"
+
+    @property
+    def openai_url(self) -> str:
+        return f"{self.base_url}/accounts/{self.account_id}/ai/v1/chat/completions"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """``Authorization`` header for the configured token."""
+        return {"Authorization": f"Bearer {self.token}"}
+
+    # -- behaviour -------------------------------------------------------------------
+    def configure(self, **changes: Any) -> EmulatorConfig:
+        """Change config fields at runtime; returns the previous config (reset restores)."""
+        return self._state.configure(**changes)
+
+    def script(self, reply: ScriptedReply | None = None, /, **fields: Any) -> ScriptedReply:
+        """Queue a scripted reply (``emu.script(text="hi")`` works too)."""
+        if reply is None:
+            reply = ScriptedReply(**fields)
+        elif fields:
+            raise TypeError("pass a ScriptedReply or keyword fields, not both")
+        self._state.add_script(reply)
+        return reply
+
+    def fault(self, fault: Fault | FaultKind | str, /, **fields: Any) -> Fault:
+        """Queue a fault for the next request (FIFO, one per request)."""
+        if not isinstance(fault, Fault):
+            fault = Fault(kind=FaultKind(fault), **fields)
+        self._state.add_fault(fault)
+        return fault
+
+    def set_fault_rate(self, rate: float, kinds: Iterable[FaultKind | str] | None = None,
+                       seed: int | None = 0) -> None:
+        """Fail a fraction of requests (deterministic for a given ``seed``)."""
+        self._state.set_fault_rate(rate, kinds, seed)
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        return self._state.requests
+
+    @property
+    def last_request(self) -> RecordedRequest | None:
+        reqs = self._state.requests
+        return reqs[-1] if reqs else None
+
+    def clear_requests(self) -> None:
+        self._state.clear_requests()
+
+    def reset(self) -> None:
+        """Drop scripts, faults, fault rate, recorded requests, counters; restore config."""
+        self._state.reset()
+
+    @property
+    def connections_opened(self) -> int:
+        return self._state.connections_opened
+
+    def __repr__(self) -> str:
+        return f"Emulator({self.url if self._port else 'stopped'})"
+
+
+def serve(host: str = "127.0.0.1", port: int = 8787, config: EmulatorConfig | None = None) -> None:
+    """Run the emulator in the foreground until Ctrl-C (for the CLI)."""
+    cfg = (config or EmulatorConfig()).replace(host=host, port=port)
+    emu = Emulator(cfg).start()
+    try:
+        print(
+            f"Workers AI emulator listening on {emu.url} "
+            f"(account {cfg.account_id}, token {cfg.token})",
+            flush=True,
+        )
+        stop = threading.Event()
+        while not stop.wait(3600):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        emu.stop()

@@ -1,0 +1,62 @@
+# Two commands do all the set-up on a fresh machine: `make demo` and `make test`.
+# Everything is installed by this file: uv (pinned) into .tools/, the locked environment into .venv/.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+RUN := $(UV) run --locked --no-sync
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON := $(PYTHON)
+
+.PHONY: help env demo test lint typecheck unit docs bench soak emulator clean
+
+help:
+	@echo "make demo      run the main job (real API with credentials, else the bundled emulator)"
+	@echo "make test      create the environment, then ruff, mypy --strict, every test, docs build"
+	@echo "make bench     benchmarks against raw httpx and the peers (prints one table)"
+	@echo "make soak      the long soak under faults (figures printed)"
+	@echo "make docs      build the documentation site (mkdocs --strict)"
+	@echo "make emulator  run the Workers AI emulator on 127.0.0.1:8787"
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --locked --quiet
+	@touch $@
+
+env: $(VENV)/.synced
+
+demo: env
+	$(RUN) python -m cf_mistral.demo
+
+lint: env
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+
+typecheck: env
+	$(RUN) mypy
+
+unit: env
+	$(RUN) pytest -q -n 2 --cov --cov-report=term --cov-fail-under=90
+
+docs: env
+	$(RUN) mkdocs build --strict --quiet
+
+test: lint typecheck unit docs
+
+emulator: env
+	$(RUN) cf-mistral emulator --port 8787
+
+bench: env
+	$(UV) sync --locked --quiet --group bench
+	$(UV) run --locked --group bench python -m benchmarks
+
+soak: env
+	$(RUN) python -m benchmarks.soak
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache site .coverage

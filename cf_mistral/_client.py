@@ -1,0 +1,440 @@
+"""The HTTP clients: :class:`WorkersAIClient` (sync) and :class:`AsyncWorkersAIClient`.
+
+They only do I/O: send the body :mod:`cf_mistral._request` built, feed bytes to the SSE
+decoder and the stream accumulator, sleep between retries. Everything they decide is in
+:class:`_ClientCore`, which both share, so the two differ only where one awaits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping
+from itertools import count
+from typing import Any
+
+import httpx
+
+from cf_mistral._config import AIGateway, ClientConfig, Timeouts
+from cf_mistral._errors import (
+    APIConnectionError,
+    APITimeoutError,
+    InvalidRequestError,
+    ResponseParseError,
+    StreamInterruptedError,
+    WorkersAIError,
+)
+from cf_mistral._images import to_data_url
+from cf_mistral._request import PreparedCall, prepare_call, remote_image_urls
+from cf_mistral._response import parse_reply
+from cf_mistral._retry import retry_delay, should_retry
+from cf_mistral._sse import SSEDecoder
+from cf_mistral._status import error_from_response, request_id_of
+from cf_mistral._stream import StreamAccumulator
+from cf_mistral._types import (
+    ChatRequest,
+    ChatResult,
+    StreamEnd,
+    StreamEvent,
+    TextDelta,
+    ToolCallDelta,
+    UsageEvent,
+)
+
+__all__ = ["AsyncWorkersAIClient", "WorkersAIClient"]
+
+logger = logging.getLogger("cf_mistral")
+
+_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=100, keepalive_expiry=30)
+
+
+def _httpx_timeout(timeouts: Timeouts) -> httpx.Timeout:
+    return httpx.Timeout(
+        connect=timeouts.connect, read=timeouts.read, write=timeouts.write, pool=timeouts.pool
+    )
+
+
+class _StreamSession:
+    """One stream attempt: the decoder and the accumulator, fed bytes by a client shell."""
+
+    __slots__ = ("accumulator", "decoder")
+
+    def __init__(self, call: PreparedCall, model: str) -> None:
+        self.decoder = SSEDecoder()
+        self.accumulator = StreamAccumulator(call, model=model)
+
+    def feed(self, chunk: bytes) -> list[StreamEvent]:
+        events: list[StreamEvent] = []
+        for payload in self.decoder.feed(chunk):
+            events.extend(self.accumulator.feed(payload))
+            if self.accumulator.done:
+                break
+        return events
+
+    def finish(self, request_id: str | None) -> list[StreamEvent]:
+        if not self.accumulator.done and not self.accumulator.stopped:
+            for payload in self.decoder.flush():
+                self.accumulator.feed(payload)
+        return self.accumulator.finish(request_id=request_id)
+
+    @property
+    def emitted(self) -> bool:
+        return self.accumulator.emitted
+
+    @property
+    def finished(self) -> bool:
+        # After a stop sequence the rest is still read (and its text dropped): the usage
+        # event comes last, and a response read to its end returns its connection to the pool.
+        return self.accumulator.done
+
+
+def _events_from_result(result: ChatResult) -> list[StreamEvent]:
+    """A complete reply as stream events (for a server that answered a stream with JSON)."""
+    events: list[StreamEvent] = []
+    if result.text:
+        events.append(TextDelta(result.text))
+    for index, call in enumerate(result.tool_calls):
+        events.append(ToolCallDelta(index, call.id, call.name, json.dumps(dict(call.arguments))))
+    if result.usage is not None:
+        events.append(UsageEvent(result.usage))
+    events.append(StreamEnd(result))
+    return events
+
+
+@contextlib.contextmanager
+def _transport_errors(session: _StreamSession | None = None) -> Iterator[None]:
+    """httpx's exceptions → ours, once, at the boundary. After a stream began: interrupted."""
+    try:
+        yield
+    except httpx.TimeoutException as error:
+        if session is not None and session.emitted:
+            raise StreamInterruptedError(
+                f"The stream stalled: no event within the idle timeout ({type(error).__name__}).",
+                text=session.accumulator.text,
+            ) from None
+        raise APITimeoutError(
+            f"Workers AI did not answer in time ({type(error).__name__})."
+        ) from None
+    except httpx.TransportError as error:
+        if session is not None and session.emitted:
+            raise StreamInterruptedError(
+                f"The connection broke during the stream: {error}", text=session.accumulator.text
+            ) from None
+        raise APIConnectionError(
+            f"Could not reach Workers AI: {type(error).__name__}: {error}"
+        ) from None
+
+
+class _ClientCore:
+    """Configuration and every decision the sync and async clients share."""
+
+    def __init__(
+        self,
+        config: ClientConfig | None = None,
+        *,
+        account_id: str | None = None,
+        api_token: str | Any | None = None,
+        model: str | None = None,
+        base_url: str | None = None,
+        gateway: AIGateway | str | None = None,
+        timeout: Timeouts | float | Mapping[str, float] | None = None,
+        max_retries: int | None = None,
+        default_headers: Mapping[str, str] | None = None,
+        inline_remote_images: bool = False,
+    ) -> None:
+        self.config = config or ClientConfig.build(
+            account_id=account_id,
+            api_token=api_token,
+            model=model,
+            base_url=base_url,
+            gateway=gateway,
+            timeout=timeout,
+            max_retries=max_retries,
+            default_headers=default_headers,
+            inline_remote_images=inline_remote_images,
+        )
+
+    def __repr__(self) -> str:
+        config = self.config
+        return f"{type(self).__name__}(model={config.model!r}, account_id={config.account_id!r})"
+
+    def _build(
+        self,
+        request: ChatRequest,
+        *,
+        stream: bool,
+        model: str | None,
+        inlined: Mapping[str, str] | None = None,
+    ) -> tuple[PreparedCall, httpx.Request]:
+        call = prepare_call(request, stream=stream, inlined_images=inlined)
+        url = self.config.run_url(model)
+        content = json.dumps(call.body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        http_request = httpx.Request("POST", url, headers=self.config.headers(), content=content)
+        logger.debug("POST %s (%d bytes, stream=%s)", url, len(content), stream)
+        return call, http_request
+
+    def _arm(self, http_request: httpx.Request) -> httpx.Request:
+        """Set this client's timeouts on the request, fresh for each attempt."""
+        http_request.extensions["timeout"] = _httpx_timeout(self.config.timeouts).as_dict()
+        return http_request
+
+    def _remote_images(self, request: ChatRequest) -> list[str]:
+        urls = remote_image_urls(request)
+        allowed = (
+            request.inline_remote_images
+            if request.inline_remote_images is not None
+            else self.config.inline_remote_images
+        )
+        if urls and not allowed:
+            # prepare_call names the fix; raise it before any I/O.
+            prepare_call(request, stream=False)
+        return urls
+
+    @staticmethod
+    def _inline(url: str, response: httpx.Response) -> str:
+        if response.status_code != 200:
+            raise InvalidRequestError(
+                f"Downloading image {url} to inline it failed with HTTP {response.status_code}."
+            )
+        mime = response.headers.get("content-type", "").split(";")[0].strip()
+        return to_data_url(response.content, mime)
+
+    def _backoff(self, error: WorkersAIError, attempt: int) -> float:
+        """The delay before the next attempt, or re-raise ``error`` when it is not retried."""
+        if not should_retry(error, attempt=attempt, max_retries=self.config.max_retries):
+            raise error
+        delay = retry_delay(error, attempt=attempt)
+        logger.info(
+            "Retrying after %s (attempt %d of %d) in %.2fs",
+            type(error).__name__,
+            attempt + 1,
+            self.config.max_retries,
+            delay,
+        )
+        return delay
+
+    def _result(
+        self, response: httpx.Response, call: PreparedCall, model: str | None
+    ) -> ChatResult:
+        request_id = request_id_of(response.headers)
+        if response.status_code >= 400:
+            raise error_from_response(response.status_code, response.headers, response.content)
+        try:
+            body = response.json()
+        except ValueError:
+            raise ResponseParseError(
+                f"Workers AI answered HTTP {response.status_code} with a body that is not JSON: "
+                f"{response.text[:200]!r}",
+                status_code=response.status_code,
+                request_id=request_id,
+            ) from None
+        return parse_reply(body, call, model=model or self.config.model, request_id=request_id)
+
+    def _stream_opened(self, response: httpx.Response, http_request: httpx.Request) -> bool:
+        """After the headers: raise on errors; True when the body is SSE (else a JSON reply)."""
+        if response.status_code >= 400:
+            raise error_from_response(response.status_code, response.headers, response.content)
+        # From here the read timeout is the idle timeout between events (httpcore reads the
+        # request's timeout extension when body iteration starts).
+        timeouts = dict(http_request.extensions.get("timeout", {}))
+        timeouts["read"] = self.config.timeouts.stream_idle
+        http_request.extensions["timeout"] = timeouts
+        return "text/event-stream" in response.headers.get("content-type", "")
+
+    def __getstate__(self) -> dict[str, Any]:
+        # HTTP clients hold sockets and locks; a new process makes its own lazily.
+        return {"config": self.config}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(config=state["config"], _http_client=None, _owns_http=True)
+
+
+class WorkersAIClient(_ClientCore):
+    """Synchronous client for Mistral Small 3.1 on Workers AI.
+
+    Example::
+
+        from cf_mistral import ChatRequest, UserMessage, WorkersAIClient
+
+        with WorkersAIClient() as client:      # reads CLOUDFLARE_ACCOUNT_ID / _API_TOKEN
+            result = client.chat(ChatRequest(messages=[UserMessage("Hello!")]))
+            print(result.text, result.usage)
+    """
+
+    def __init__(
+        self,
+        config: ClientConfig | None = None,
+        *,
+        http_client: httpx.Client | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(config, **options)
+        self._http_client: httpx.Client | None = http_client
+        self._owns_http = http_client is None
+
+    @property
+    def _http(self) -> httpx.Client:
+        if self._http_client is None:
+            self._http_client = httpx.Client(
+                timeout=_httpx_timeout(self.config.timeouts), limits=_LIMITS
+            )
+        return self._http_client
+
+    def chat(self, request: ChatRequest, *, model: str | None = None) -> ChatResult:
+        """Send ``request`` and return the complete reply, retrying what is retryable."""
+        call, http_request = self._build(
+            request, stream=False, model=model, inlined=self._download_images(request)
+        )
+        for attempt in count():
+            try:
+                with _transport_errors():
+                    response = self._http.send(self._arm(http_request))
+                return self._result(response, call, model)
+            except WorkersAIError as error:
+                time.sleep(self._backoff(error, attempt))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def stream(self, request: ChatRequest, *, model: str | None = None) -> Iterator[StreamEvent]:
+        """Yield the reply as events; closing the iterator closes the HTTP response."""
+        call, http_request = self._build(
+            request, stream=True, model=model, inlined=self._download_images(request)
+        )
+        for attempt in count():
+            session = _StreamSession(call, model or self.config.model)
+            try:
+                with _transport_errors(session):
+                    response = self._http.send(self._arm(http_request), stream=True)
+                    try:
+                        if response.status_code >= 400:
+                            response.read()
+                        if not self._stream_opened(response, http_request):
+                            response.read()
+                            yield from _events_from_result(self._result(response, call, model))
+                            return
+                        for chunk in response.iter_bytes():
+                            yield from session.feed(chunk)
+                            if session.finished:
+                                break
+                        yield from session.finish(request_id_of(response.headers))
+                        return
+                    finally:
+                        response.close()
+            except WorkersAIError as error:
+                if session.emitted:
+                    raise
+                time.sleep(self._backoff(error, attempt))
+
+    def _download_images(self, request: ChatRequest) -> dict[str, str]:
+        inlined = {}
+        for url in self._remote_images(request):
+            with _transport_errors():
+                response = self._http.get(url, follow_redirects=True)
+            inlined[url] = self._inline(url, response)
+        return inlined
+
+    def close(self) -> None:
+        """Close the connection pool (only if this client created it)."""
+        if self._http_client is not None and self._owns_http:
+            self._http_client.close()
+            self._http_client = None
+
+    def __enter__(self) -> WorkersAIClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class AsyncWorkersAIClient(_ClientCore):
+    """Asynchronous client (native ``httpx.AsyncClient``, no threads). Same API, awaited."""
+
+    def __init__(
+        self,
+        config: ClientConfig | None = None,
+        *,
+        http_client: httpx.AsyncClient | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(config, **options)
+        self._http_client: httpx.AsyncClient | None = http_client
+        self._owns_http = http_client is None
+
+    @property
+    def _http(self) -> httpx.AsyncClient:
+        if self._http_client is None:
+            self._http_client = httpx.AsyncClient(
+                timeout=_httpx_timeout(self.config.timeouts), limits=_LIMITS
+            )
+        return self._http_client
+
+    async def chat(self, request: ChatRequest, *, model: str | None = None) -> ChatResult:
+        """Send ``request`` and return the complete reply, retrying what is retryable."""
+        call, http_request = self._build(
+            request, stream=False, model=model, inlined=await self._download_images(request)
+        )
+        for attempt in count():
+            try:
+                with _transport_errors():
+                    response = await self._http.send(self._arm(http_request))
+                return self._result(response, call, model)
+            except WorkersAIError as error:
+                await asyncio.sleep(self._backoff(error, attempt))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def stream(
+        self, request: ChatRequest, *, model: str | None = None
+    ) -> AsyncIterator[StreamEvent]:
+        """Yield the reply as events; closing or cancelling closes the HTTP response."""
+        call, http_request = self._build(
+            request, stream=True, model=model, inlined=await self._download_images(request)
+        )
+        for attempt in count():
+            session = _StreamSession(call, model or self.config.model)
+            try:
+                with _transport_errors(session):
+                    response = await self._http.send(self._arm(http_request), stream=True)
+                    try:
+                        if response.status_code >= 400:
+                            await response.aread()
+                        if not self._stream_opened(response, http_request):
+                            await response.aread()
+                            for event in _events_from_result(self._result(response, call, model)):
+                                yield event
+                            return
+                        async for chunk in response.aiter_bytes():
+                            for event in session.feed(chunk):
+                                yield event
+                            if session.finished:
+                                break
+                        for event in session.finish(request_id_of(response.headers)):
+                            yield event
+                        return
+                    finally:
+                        await response.aclose()
+            except WorkersAIError as error:
+                if session.emitted:
+                    raise
+                await asyncio.sleep(self._backoff(error, attempt))
+
+    async def _download_images(self, request: ChatRequest) -> dict[str, str]:
+        inlined = {}
+        for url in self._remote_images(request):
+            with _transport_errors():
+                response = await self._http.get(url, follow_redirects=True)
+            inlined[url] = self._inline(url, response)
+        return inlined
+
+    async def aclose(self) -> None:
+        """Close the connection pool (only if this client created it)."""
+        if self._http_client is not None and self._owns_http:
+            await self._http_client.aclose()
+            self._http_client = None
+
+    async def __aenter__(self) -> AsyncWorkersAIClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()

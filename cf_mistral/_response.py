@@ -1,0 +1,175 @@
+"""Reply bodies → :class:`ChatResult` (WIRE-FORMAT §3, §11).
+
+Accepted: the REST envelope ``{"result": ..., "success": true}`` and the bare binding shape;
+``response`` as a string, object, number, ``""``, ``null`` or absent; ``tool_calls`` flat or
+OpenAI-shaped with arguments as an object or JSON text; the OpenAI ``choices`` shape; usage
+with extra keys (``neurons`` is a float and no token count). A tool call the model wrote as
+text is salvaged when it names a declared tool. Anything else raises
+:class:`~cf_mistral.ResponseParseError` naming what was found.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from cf_mistral._errors import ResponseParseError
+from cf_mistral._forced import read_forced_call
+from cf_mistral._request import PreparedCall
+from cf_mistral._status import error_from_payload
+from cf_mistral._stop import truncate_at_stop
+from cf_mistral._tool_calls import (
+    assemble_tool_call,
+    read_wire_tool_call,
+    salvage_leaked_tool_calls,
+)
+from cf_mistral._types import ChatResult, FinishReason, InvalidToolCall, ToolCall, Usage
+
+__all__ = ["finish_reason_for", "parse_reply", "parse_usage", "response_text"]
+
+_FINISH_REASONS: dict[str, FinishReason] = {
+    "stop": "stop",
+    "eos": "stop",
+    "end_turn": "stop",
+    "length": "length",
+    "max_tokens": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+}
+
+
+def response_text(value: Any) -> str:
+    """The text of a ``response`` / ``content`` value of any type the server sends."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(part, Mapping) for part in value):
+        # OpenAI content parts.
+        return "".join(str(part.get("text", "")) for part in value if part.get("type") == "text")
+    return json.dumps(value, ensure_ascii=False)
+
+
+def parse_usage(value: Any) -> Usage | None:
+    """The three token counters of a ``usage`` object; unknown keys are ignored."""
+    if not isinstance(value, Mapping):
+        return None
+
+    def count(key: str) -> int:
+        number = value.get(key)
+        if isinstance(number, bool) or not isinstance(number, (int, float)):
+            return 0
+        return int(number)
+
+    prompt, completion = count("prompt_tokens"), count("completion_tokens")
+    total = count("total_tokens") or prompt + completion
+    return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=total)
+
+
+def finish_reason_for(
+    *,
+    has_tool_calls: bool,
+    stopped: bool,
+    reported: Any,
+    usage: Usage | None,
+    max_tokens: int,
+) -> FinishReason:
+    """``tool_calls``, else ``length`` when the reply used all of ``max_tokens``, else ``stop``.
+
+    This model reports no finish reason, so truncation shows only as
+    ``completion_tokens == max_tokens`` (WIRE-FORMAT §3.5).
+    """
+    if has_tool_calls:
+        return "tool_calls"
+    if stopped:
+        return "stop"
+    mapped = _FINISH_REASONS.get(str(reported)) if reported else None
+    if mapped == "length" or (usage is not None and usage.completion_tokens >= max_tokens):
+        return "length"
+    return "stop"
+
+
+def parse_reply(body: Any, call: PreparedCall, *, model: str, request_id: str | None) -> ChatResult:
+    """Read a 200 reply body (already JSON-decoded) into a :class:`ChatResult`."""
+    if not isinstance(body, Mapping):
+        raise ResponseParseError(
+            f"Expected a JSON object from Workers AI, got {type(body).__name__}: "
+            f"{json.dumps(body)[:200]}",
+            request_id=request_id,
+        )
+    if body.get("success") is False or (
+        "result" not in body and ("errors" in body or "error" in body)
+    ):
+        raise error_from_payload(body, status=200, request_id=request_id)
+    result = body.get("result", body)
+    if not isinstance(result, Mapping):
+        raise ResponseParseError(
+            f"The reply's 'result' is {json.dumps(result)[:200]}, not an object with 'response'.",
+            request_id=request_id,
+        )
+    reported_finish: Any = result.get("finish_reason")
+    if "choices" in result:
+        choices = result.get("choices") or []
+        choice = choices[0] if choices and isinstance(choices[0], Mapping) else {}
+        message = choice.get("message") or {}
+        text_value: Any = message.get("content")
+        wire_calls: Any = message.get("tool_calls") or []
+        reported_finish = choice.get("finish_reason") or reported_finish
+    elif "response" in result or "tool_calls" in result or "usage" in result:
+        text_value = result.get("response")
+        wire_calls = result.get("tool_calls") or []
+    else:
+        raise ResponseParseError(
+            "The reply has neither 'response', 'tool_calls' nor 'choices': "
+            f"{json.dumps(result)[:200]}",
+            request_id=request_id,
+        )
+    usage = parse_usage(result.get("usage"))
+    text = response_text(text_value)
+    if not isinstance(wire_calls, list):
+        wire_calls = [wire_calls]
+
+    taken: set[str] = set()
+    calls: list[ToolCall | InvalidToolCall] = []
+    for item in wire_calls:
+        call_id, name, arguments = read_wire_tool_call(item)
+        calls.append(
+            assemble_tool_call(call_id, name, arguments, declared=call.tool_names, taken_ids=taken)
+        )
+    if call.forced is not None and not calls:
+        forced_value: Any = text_value if not isinstance(text_value, str) else text
+        name, arguments_text = read_forced_call(call.forced, forced_value)
+        calls.append(
+            assemble_tool_call(
+                None, name, arguments_text, declared=call.tool_names, taken_ids=taken
+            )
+        )
+        text = ""
+    elif call.tool_names and not calls and not call.json_reply:
+        leaked = salvage_leaked_tool_calls(text, call.tool_names)
+        if leaked:
+            calls.extend(
+                assemble_tool_call(None, name, arguments, declared=call.tool_names, taken_ids=taken)
+                for name, arguments in leaked
+            )
+            text = ""
+    text, stopped = truncate_at_stop(text, call.stop)
+    valid = tuple(c for c in calls if isinstance(c, ToolCall))
+    invalid = tuple(c for c in calls if isinstance(c, InvalidToolCall))
+    return ChatResult(
+        text=text,
+        tool_calls=valid,
+        invalid_tool_calls=invalid,
+        usage=usage,
+        finish_reason=finish_reason_for(
+            has_tool_calls=bool(calls),
+            stopped=stopped,
+            reported=reported_finish,
+            usage=usage,
+            max_tokens=call.max_tokens,
+        ),
+        model=model,
+        request_id=request_id,
+        raw=body,
+    )

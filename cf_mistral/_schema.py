@@ -1,0 +1,99 @@
+"""What the model's published input schema allows, read once from the packaged copy."""
+
+from __future__ import annotations
+
+import json
+import math
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from cf_mistral._errors import InvalidParameterError
+
+__all__ = [
+    "CONTEXT_WINDOW",
+    "DEFAULT_MAX_TOKENS",
+    "DEFAULT_MODEL",
+    "MODEL_INPUT_KEYS",
+    "SAMPLING_RANGES",
+    "check_sampling_params",
+    "model_schema",
+]
+
+DEFAULT_MODEL = "@cf/mistralai/mistral-small-3.1-24b-instruct"
+CONTEXT_WINDOW = 128_000
+# The server's own default is 256 and truncates silently, so the client always sends a value.
+DEFAULT_MAX_TOKENS = 4096
+
+
+@lru_cache(maxsize=1)
+def model_schema() -> dict[str, Any]:
+    """The model's published schema (input and output), as Cloudflare's docs give it."""
+    text = resources.files("cf_mistral._data").joinpath("model-schema.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def _input_properties() -> dict[str, dict[str, Any]]:
+    properties: dict[str, dict[str, Any]] = {}
+    for variant in model_schema()["schema"]["input"]["oneOf"]:
+        properties.update(variant["properties"])
+    return properties
+
+
+# name -> (minimum, maximum, integer?) exactly as the published schema gives them.
+SAMPLING_RANGES: dict[str, tuple[float, float, bool]] = {
+    name: (
+        float(spec.get("minimum", 1 if name == "max_tokens" else -math.inf)),
+        float(spec.get("maximum", math.inf)),
+        spec.get("type") == "integer",
+    )
+    for name, spec in _input_properties().items()
+    if spec.get("type") in ("number", "integer")
+}
+
+# Every top-level key the published schema declares (both the prompt and the messages forms).
+MODEL_INPUT_KEYS: frozenset[str] = frozenset(_input_properties())
+
+
+def _format_bound(value: float) -> str:
+    return str(int(value)) if value.is_integer() else str(value)
+
+
+def check_sampling_params(params: dict[str, Any]) -> dict[str, Any]:
+    """Return ``params`` without ``None`` values, or raise naming the parameter and its range.
+
+    >>> check_sampling_params({"temperature": 0.2, "top_k": None})
+    {'temperature': 0.2}
+    """
+    checked: dict[str, Any] = {}
+    for name, value in params.items():
+        if value is None:
+            continue
+        bounds = SAMPLING_RANGES.get(name)
+        if bounds is None:
+            checked[name] = value
+            continue
+        low, high, integer = bounds
+        wanted = "an integer" if integer else "a number"
+        span = (
+            f"{_format_bound(low)} to {_format_bound(high)}"
+            if math.isfinite(high)
+            else f"at least {_format_bound(low)}"
+        )
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InvalidParameterError(
+                f"{name}={value!r} is not {wanted}; the model accepts {span}."
+            )
+        if integer and not float(value).is_integer():
+            raise InvalidParameterError(
+                f"{name}={value!r} must be an integer; the model accepts {span}."
+            )
+        if not low <= value <= high or (isinstance(value, float) and math.isnan(value)):
+            raise InvalidParameterError(
+                f"{name}={value!r} is outside the model's range: pass {wanted} from {span}."
+                if math.isfinite(high)
+                else f"{name}={value!r} is outside the model's range: pass {wanted} {span}."
+            )
+        checked[name] = int(value) if integer else value
+    return checked

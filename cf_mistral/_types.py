@@ -1,0 +1,206 @@
+"""Neutral types: what the adapters hand the core and what the core hands back.
+
+Plain frozen dataclasses, free of any framework and of the wire format. The adapters translate
+LangChain / LlamaIndex objects to these; :mod:`cf_mistral._request` turns them into the wire
+body; :mod:`cf_mistral._response` and :mod:`cf_mistral._stream` turn replies back into them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = [
+    "AssistantMessage",
+    "ChatRequest",
+    "ChatResult",
+    "ContentPart",
+    "FinishReason",
+    "ImagePart",
+    "InvalidToolCall",
+    "Message",
+    "StreamEnd",
+    "StreamEvent",
+    "SystemMessage",
+    "TextDelta",
+    "TextPart",
+    "ToolCall",
+    "ToolCallDelta",
+    "ToolDefinition",
+    "ToolMessage",
+    "Usage",
+    "UsageEvent",
+    "UserMessage",
+]
+
+FinishReason = Literal["stop", "length", "tool_calls"]
+
+
+@dataclass(frozen=True, slots=True)
+class TextPart:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImagePart:
+    """An image, as a ``data:image/...;base64,...`` URL (or an http(s) URL to inline)."""
+
+    url: str
+
+
+ContentPart = TextPart | ImagePart
+
+
+@dataclass(frozen=True, slots=True)
+class SystemMessage:
+    content: str | Sequence[ContentPart]
+
+
+@dataclass(frozen=True, slots=True)
+class UserMessage:
+    content: str | Sequence[ContentPart]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A well-formed tool call: ``arguments`` is the decoded JSON object."""
+
+    id: str
+    name: str
+    arguments: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidToolCall:
+    """A tool call whose arguments are not a JSON object; ``error`` says why."""
+
+    id: str
+    name: str | None
+    arguments: str
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class AssistantMessage:
+    content: str = ""
+    tool_calls: Sequence[ToolCall] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ToolMessage:
+    tool_call_id: str
+    content: str
+    name: str | None = None
+
+
+Message = SystemMessage | UserMessage | AssistantMessage | ToolMessage
+
+
+@dataclass(frozen=True, slots=True)
+class ToolDefinition:
+    """A function the model may call. ``parameters`` is a JSON Schema of type ``object``."""
+
+    name: str
+    description: str = ""
+    parameters: Mapping[str, Any] = field(
+        default_factory=lambda: {"type": "object", "properties": {}}
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    """One call to the model.
+
+    Either ``messages`` (the chat form) or ``prompt`` (the prompt form; with ``raw=True`` the
+    prompt must already follow Mistral's chat template).
+
+    ``tool_choice``: ``None`` or ``"auto"`` lets the model choose; ``"none"`` sends no tools;
+    ``"required"`` (or ``"any"``) forces a call to one of ``tools``; any other string forces
+    a call to the tool of that name. Forcing uses constrained decoding (``guided_json``),
+    since this model has no ``tool_choice`` parameter.
+
+    ``response_schema`` constrains the reply to JSON matching it (``guided_json``); ``{}``
+    admits any JSON object. ``params`` holds sampling parameters by their wire names
+    (``temperature``, ``max_tokens``, ...), checked against the model's ranges. ``stop``
+    strings end the reply client-side (Workers AI has no stop parameter).
+    """
+
+    messages: Sequence[Message] = ()
+    prompt: str | None = None
+    raw: bool = False
+    tools: Sequence[ToolDefinition] = ()
+    tool_choice: str | None = None
+    response_schema: Mapping[str, Any] | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    stop: Sequence[str] = ()
+    inline_remote_images: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+    @property
+    def cost_usd(self) -> float:
+        """Estimated cost at the published price ($0.35 / $0.56 per million tokens)."""
+        from cf_mistral._pricing import estimate_cost_usd
+
+        return estimate_cost_usd(self.prompt_tokens, self.completion_tokens)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatResult:
+    """A complete reply.
+
+    ``text`` is the answer text (for ``response_schema`` calls, the JSON text).
+    ``finish_reason`` is ``"tool_calls"`` when the model called tools, ``"length"`` when the
+    reply used all of ``max_tokens``, else ``"stop"``. ``raw`` is the decoded reply body
+    (for streams, the terminal usage event).
+    """
+
+    text: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    invalid_tool_calls: tuple[InvalidToolCall, ...] = ()
+    usage: Usage | None = None
+    finish_reason: FinishReason = "stop"
+    model: str = ""
+    request_id: str | None = None
+    raw: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A piece of tool call ``index``: ``id`` and ``name`` on its first delta, then argument text.
+
+    Concatenating ``arguments`` over all deltas of one index gives the JSON arguments.
+    """
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class UsageEvent:
+    """Token usage of the whole reply; sent exactly once per stream, just before the end."""
+
+    usage: Usage
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEnd:
+    """The last event of every stream that completed: the assembled result."""
+
+    result: ChatResult
+
+
+StreamEvent = TextDelta | ToolCallDelta | UsageEvent | StreamEnd

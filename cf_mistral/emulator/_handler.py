@@ -191,7 +191,8 @@ def _check_roles(messages: list[dict[str, Any]], cfg: EmulatorConfig) -> None:
 def _validate_native(body: Any, cfg: EmulatorConfig, model: str) -> None:
     if not isinstance(body, dict):
         if cfg.validate_schema:
-            errors = validate(body, input_schema(cfg.validate_tool_property_descriptions))
+            errors = validate(body, input_schema(cfg.validate_tool_property_descriptions,
+                                           cfg.tool_id_policy != "lenient"))
             raise _Reject(400, 5006, bad_input(errors))
         raise _Reject(400, 5006, "AiError: Bad input: Error: body must be an object")
     if "lora" in body and cfg.reject_lora:
@@ -215,7 +216,8 @@ def _validate_native(body: Any, cfg: EmulatorConfig, model: str) -> None:
                     raise _Reject(400, 5006, "AiError: Bad input: Error: content must not be "
                                   f"null at '/messages/{i}/content'")
     if cfg.validate_schema:
-        errors = validate(body, input_schema(cfg.validate_tool_property_descriptions))
+        errors = validate(body, input_schema(cfg.validate_tool_property_descriptions,
+                                           cfg.tool_id_policy != "lenient"))
         if errors:
             raise _Reject(400, 5006, bad_input(errors))
 

@@ -253,13 +253,18 @@ def _strip_property_requirements(schema: dict[str, Any]) -> None:
         addl.pop("required", None)
 
 
-@functools.lru_cache(maxsize=2)
-def input_schema(strict_tool_properties: bool = False) -> dict[str, Any]:
+@functools.lru_cache(maxsize=4)
+def input_schema(strict_tool_properties: bool = False,
+                 tool_id_pattern: bool = True) -> dict[str, Any]:
     """The model's input schema; without ``strict_tool_properties`` tool parameter
-    properties need not each declare ``type`` and ``description``."""
+    properties need not each declare ``type`` and ``description``; without
+    ``tool_id_pattern`` the (unanchored) ``tool_call_id`` pattern is dropped."""
     schema: dict[str, Any] = copy.deepcopy(load_model_schema()["schema"]["input"])
     if not strict_tool_properties:
         _strip_property_requirements(schema)
+    if not tool_id_pattern:
+        item = schema["oneOf"][1]["properties"]["messages"]["items"]
+        item["properties"]["tool_call_id"].pop("pattern", None)
     return schema
 
 

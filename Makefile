@@ -51,12 +51,15 @@ test: lint typecheck unit docs
 emulator: env
 	$(RUN) cf-mistral emulator --port 8787
 
-bench: env
-	$(UV) sync --locked --quiet --group bench
-	$(UV) run --locked --group bench python -m benchmarks
+# The peers live in their own environment so that the test environment stays exactly the lock's
+# default groups.
+BENCH_ENV := UV_PROJECT_ENVIRONMENT=.venv-bench
+bench: $(UV)
+	$(BENCH_ENV) $(UV) sync --locked --quiet --group bench
+	$(BENCH_ENV) $(UV) run --locked --no-sync python -m benchmarks
 
 soak: env
-	$(RUN) python -m benchmarks.soak
+	$(RUN) python benchmarks/soak.py
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache site .coverage
+	rm -rf $(VENV) .venv-bench $(TOOLS) .pytest_cache .mypy_cache .ruff_cache site .coverage

@@ -191,14 +191,20 @@ def _gen_string(schema: dict[str, Any], src: _Source, name: str) -> str:
     candidates.extend([name or "value", "value", "abc123XYZ", "a", "0", *_FORMAT_SAMPLES.values()])
     min_len = int(schema.get("minLength", 0))
     max_len = schema.get("maxLength")
+    check = {k: v for k, v in schema.items() if k != "format"}
+    has_pattern = "pattern" in schema
     for cand in candidates:
-        value = cand
-        if len(value) < min_len:
-            value = value + "x" * (min_len - len(value))
-        if isinstance(max_len, int) and len(value) > max_len:
-            value = value[:max_len]
-        if not validate(value, {k: v for k, v in schema.items() if k != "format"}):
-            return value
+        variants = [cand, cand.upper(), cand.lower()] if has_pattern else [cand]
+        for variant in variants:
+            lengths = range(len(variant), 0, -1) if has_pattern else [len(variant)]
+            for n in lengths:
+                value = variant[:n]
+                if len(value) < min_len:
+                    value = value + "x" * (min_len - len(value))
+                if isinstance(max_len, int) and len(value) > max_len:
+                    value = value[:max_len]
+                if not validate(value, check):
+                    return value
     return candidates[0]
 
 

@@ -29,7 +29,8 @@ def test_capacity_with_retry_after(emulator: Emulator, client: httpx.Client) -> 
 def test_rate_limit_no_retry_after(emulator: Emulator, client: httpx.Client) -> None:
     emulator.fault(FaultKind.rate_limit)
     r = post(emulator, client)
-    assert r.status_code == 429 and "retry-after" not in r.headers
+    assert r.status_code == 429
+    assert "retry-after" not in r.headers
     assert r.json()["errors"][0]["code"] == 3040
 
 
@@ -67,7 +68,8 @@ def test_html_error(emulator: Emulator, client: httpx.Client) -> None:
     r = post(emulator, client)
     assert r.status_code == 502
     assert r.headers["content-type"] == "text/html"
-    assert "<title>502 Bad Gateway</title>" in r.text and "cloudflare" in r.text
+    assert "<title>502 Bad Gateway</title>" in r.text
+    assert "cloudflare" in r.text
 
 
 @pytest.mark.parametrize(("kind", "status", "code"), [
@@ -85,7 +87,8 @@ def test_overrides(emulator: Emulator, client: httpx.Client) -> None:
     emulator.fault(Fault(kind=FaultKind.capacity, status=503, code=1234, message="custom",
                          retry_after=2.5))
     r = post(emulator, client)
-    assert r.status_code == 503 and r.headers["retry-after"] == "2.5"
+    assert r.status_code == 503
+    assert r.headers["retry-after"] == "2.5"
     assert r.json()["errors"][0] == {"code": 1234, "message": "custom"}
 
 
@@ -105,14 +108,19 @@ def test_faults_fifo(emulator: Emulator, client: httpx.Client) -> None:
 
 def test_truncated_stream(emulator: Emulator, client: httpx.Client) -> None:
     emulator.fault(Fault(kind=FaultKind.truncated_stream, after_events=2))
-    received = b""
-    with pytest.raises(httpx.RemoteProtocolError), \
-            client.stream("POST", emulator.run_url(),
-                          json=chat("Hello there friend", stream=True)) as r:
-        assert r.status_code == 200
-        for chunk in r.iter_bytes():
-            received += chunk
-    text = received.decode()
+    received: list[bytes] = []
+    statuses: list[int] = []
+
+    def consume() -> None:
+        with client.stream("POST", emulator.run_url(),
+                           json=chat("Hello there friend", stream=True)) as r:
+            statuses.append(r.status_code)
+            received.extend(r.iter_bytes())
+
+    with pytest.raises(httpx.RemoteProtocolError):
+        consume()
+    assert statuses == [200]
+    text = b"".join(received).decode()
     assert len(sse_json(text)) == 2
     assert "[DONE]" not in text
     assert post(emulator, client).status_code == 200
@@ -181,7 +189,8 @@ def test_fault_rate_deterministic(emulator: Emulator, client: httpx.Client) -> N
 
     first = run()
     assert run() == first
-    assert {429, 408} & set(first) and 200 in first
+    assert {429, 408} & set(first)
+    assert 200 in first
     emulator.set_fault_rate(0)
     assert all(post(emulator, client).status_code == 200 for _ in range(5))
 

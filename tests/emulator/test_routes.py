@@ -18,7 +18,9 @@ def test_native_non_stream_shape(emulator: Emulator, client: httpx.Client) -> No
     assert r.headers["content-type"] == "application/json"
     body = r.json()
     assert list(body) == ["result", "success", "errors", "messages"]
-    assert body["success"] is True and body["errors"] == [] and body["messages"] == []
+    assert body["success"] is True
+    assert body["errors"] == []
+    assert body["messages"] == []
     assert body["result"]["response"] == "You said: Hello there"
     usage = body["result"]["usage"]
     assert usage == {"prompt_tokens": 2, "completion_tokens": 5, "total_tokens": 7}
@@ -107,7 +109,8 @@ def test_openai_non_stream(emulator: Emulator, client: httpx.Client) -> None:
     assert choice["message"] == {"role": "assistant", "content": "You said: Hello"}
     assert choice["finish_reason"] == "stop"
     assert body["usage"]["total_tokens"] == body["usage"]["prompt_tokens"] + 4
-    assert emulator.last_request is not None and emulator.last_request.route == "openai"
+    assert emulator.last_request is not None
+    assert emulator.last_request.route == "openai"
 
 
 def test_openai_stream(emulator: Emulator, client: httpx.Client) -> None:
@@ -120,7 +123,8 @@ def test_openai_stream(emulator: Emulator, client: httpx.Client) -> None:
     text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
     assert text == "You said: Hello"
     assert chunks[-2]["choices"][0]["finish_reason"] == "stop"
-    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] == 4
+    assert chunks[-1]["choices"] == []
+    assert chunks[-1]["usage"]["completion_tokens"] == 4
 
 
 def test_openai_tool_calls(emulator: Emulator, client: httpx.Client) -> None:
@@ -145,7 +149,8 @@ def test_openai_tool_calls(emulator: Emulator, client: httpx.Client) -> None:
 
 def test_openai_errors(emulator: Emulator, client: httpx.Client) -> None:
     r = client.post(emulator.openai_url, json={"model": "nope", **chat("x")})
-    assert r.status_code == 400 and r.json()["errors"][0]["code"] == 5007
+    assert r.status_code == 400
+    assert r.json()["errors"][0]["code"] == 5007
     r = client.post(emulator.openai_url, json=chat("x"))
     assert r.status_code == 400
     assert "required properties at '/' are 'model'" in r.json()["errors"][0]["message"]

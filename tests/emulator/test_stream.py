@@ -78,7 +78,8 @@ def test_stream_tool_call_openai_delta(emulator: Emulator, client: httpx.Client)
     r = stream(emulator, client, chat("Use get_weather for Paris, 2 days", tools=[WEATHER_TOOL]))
     events = sse_json(r.text)
     head = events[0]["tool_calls"][0]
-    assert head["type"] == "function" and head["index"] == 0
+    assert head["type"] == "function"
+    assert head["index"] == 0
     assert head["function"] == {"name": "get_weather"}
     assert re.fullmatch(r"chatcmpl-tool-[0-9a-f]{32}", head["id"])
     args = "".join(e["tool_calls"][0]["function"]["arguments"] for e in events[1:3])
@@ -102,7 +103,8 @@ def test_shape_matches_recording_keys(emulator: Emulator, client: httpx.Client) 
     rec = sse_json((RECORDINGS / "sse-native-legacy-text-secton-proxy.sse").read_text())
     ours = sse_json(stream(emulator, client, chat("hi")).text)
     assert set(ours[0]) == set(rec[0])
-    assert set(ours[-1]) == set(rec[-1]) and set(ours[-1]["usage"]) == set(rec[-1]["usage"])
+    assert set(ours[-1]) == set(rec[-1])
+    assert set(ours[-1]["usage"]) == set(rec[-1]["usage"])
 
 
 def test_scripted_chunks(emulator: Emulator, client: httpx.Client) -> None:

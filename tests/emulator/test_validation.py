@@ -18,7 +18,8 @@ BAD = "AiError: Bad input: Error: "
 def error_of(r: httpx.Response) -> dict[str, Any]:
     body = r.json()
     assert body["success"] is False
-    assert body["result"] == {} and body["messages"] == []
+    assert body["result"] == {}
+    assert body["messages"] == []
     err: dict[str, Any] = body["errors"][0]
     return err
 
@@ -232,9 +233,11 @@ def test_tool_property_descriptions_switch(emulator: Emulator, client: httpx.Cli
 def test_invalid_json_and_empty_body(emulator: Emulator, client: httpx.Client) -> None:
     r = client.post(emulator.run_url(), content=b"{nope",
                     headers={"content-type": "application/json"})
-    assert r.status_code == 400 and error_of(r)["code"] == 5006
+    assert r.status_code == 400
+    assert error_of(r)["code"] == 5006
     r = client.post(emulator.run_url(), content=b"")
-    assert r.status_code == 400 and error_of(r)["code"] == 3003
+    assert r.status_code == 400
+    assert error_of(r)["code"] == 3003
 
 
 def test_request_too_large(emulator: Emulator, client: httpx.Client) -> None:

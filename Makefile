@@ -31,7 +31,7 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 env: $(VENV)/.synced
 
 demo: env
-	$(RUN) python -m cf_mistral.demo
+	$(RUN) python examples/demo.py
 
 lint: env
 	$(RUN) ruff check .

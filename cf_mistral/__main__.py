@@ -1,0 +1,50 @@
+"""The ``cf-mistral`` command: ``cf-mistral emulator --port N`` runs the local emulator."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="cf-mistral",
+        description="Mistral Small 3.1 on Cloudflare Workers AI: the local Workers AI emulator.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    emulator = commands.add_parser(
+        "emulator", help="run the Workers AI emulator in the foreground (Ctrl-C stops it)"
+    )
+    emulator.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
+    emulator.add_argument("--port", type=int, default=8787, help="port (0 picks a free one)")
+    emulator.add_argument("--account-id", default="test-account", help="account id it accepts")
+    emulator.add_argument(
+        "--token", default="test-token", help="bearer token it requires ('' accepts any)"
+    )
+    emulator.add_argument(
+        "--latency", type=float, default=0.0, help="seconds before each response's headers"
+    )
+    emulator.add_argument(
+        "--stream-interval", type=float, default=0.0, help="seconds between stream events"
+    )
+
+    args = parser.parse_args(argv)
+    if args.command == "emulator":
+        from cf_mistral.emulator import EmulatorConfig, serve
+
+        config = EmulatorConfig(
+            account_id=args.account_id,
+            token=args.token or None,
+            latency=args.latency,
+            stream_interval=args.stream_interval,
+        )
+        serve(host=args.host, port=args.port, config=config)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -20,6 +20,7 @@ from cf_mistral._version import __version__
 __all__ = [
     "ACCOUNT_ID_ENV_VARS",
     "API_TOKEN_ENV_VARS",
+    "BASE_URL_ENV_VAR",
     "DEFAULT_BASE_URL",
     "DEFAULT_GATEWAY_BASE_URL",
     "AIGateway",
@@ -38,6 +39,9 @@ API_TOKEN_ENV_VARS = (
     "CF_AI_API_TOKEN",
     "CF_API_TOKEN",
 )
+# The name cloudflare-python reads, with the same meaning (the API root, ending in /client/v4);
+# it lets the same code run against a proxy or the bundled emulator without a code change.
+BASE_URL_ENV_VAR = "CLOUDFLARE_BASE_URL"
 USER_AGENT = f"cf-mistral/{__version__}"
 
 
@@ -161,7 +165,8 @@ class ClientConfig(BaseModel):
 
     Missing ``account_id`` / ``api_token`` are read from the environment
     (``CLOUDFLARE_ACCOUNT_ID`` / ``CF_ACCOUNT_ID``; ``CLOUDFLARE_API_TOKEN``,
-    ``CLOUDFLARE_AUTH_TOKEN``, ``CF_AI_API_TOKEN``, ``CF_API_TOKEN``).
+    ``CLOUDFLARE_AUTH_TOKEN``, ``CF_AI_API_TOKEN``, ``CF_API_TOKEN``), a missing ``base_url``
+    from ``CLOUDFLARE_BASE_URL``, else ``https://api.cloudflare.com/client/v4``.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -195,7 +200,7 @@ class ClientConfig(BaseModel):
             account_id=resolve_account_id(account_id),
             api_token=resolve_api_token(api_token),
             model=model or DEFAULT_MODEL,
-            base_url=base_url or DEFAULT_BASE_URL,
+            base_url=base_url or os.environ.get(BASE_URL_ENV_VAR) or DEFAULT_BASE_URL,
             gateway=AIGateway(gateway_id=gateway) if isinstance(gateway, str) else gateway,
             timeouts=Timeouts.coerce(timeout),
             max_retries=2 if max_retries is None else max_retries,

@@ -1,0 +1,73 @@
+"""Tool-call ids: any id maps to nine base62 characters, deterministically and statelessly."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from cf_mistral import (
+    ChatRequest,
+    ToolDefinition,
+    UserMessage,
+    mint_tool_call_id,
+    to_mistral_tool_call_id,
+)
+from cf_mistral.emulator import Emulator
+
+from .helpers import WEATHER_PARAMETERS, Driver
+
+NINE_BASE62 = re.compile(r"[A-Za-z0-9]{9}")
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("abc123", "pL5rEGzxe"),
+        ("call_JIIjI55tTipFFzpcP8re3BpM", "8kxAQvoED"),
+        ("ssAbar4Dr", "ssAbar4Dr"),
+    ],
+)
+def test_pinned_tool_id_vectors(given: str, expected: str) -> None:
+    assert to_mistral_tool_call_id(given) == expected
+
+
+@pytest.mark.parametrize(
+    "given",
+    ["", "x", "abcdefghij", "chatcmpl-tool-875d3ec6179676ae", "ééééééééé", "a b c d e", "0" * 100],
+)
+def test_any_id_maps_to_nine_base62_characters(given: str) -> None:
+    mapped = to_mistral_tool_call_id(given)
+    assert NINE_BASE62.fullmatch(mapped)
+    assert to_mistral_tool_call_id(given) == mapped  # deterministic
+    assert to_mistral_tool_call_id(mapped) == mapped  # idempotent
+
+
+def test_ids_sharing_their_last_nine_characters_do_not_collide() -> None:
+    # A vLLM backend keeps the last nine characters; hashing must not.
+    a = to_mistral_tool_call_id("call_aaaaa123456789")
+    b = to_mistral_tool_call_id("call_bbbbb123456789")
+    assert a != b
+
+
+def test_minted_ids_are_nine_base62_and_avoid_taken_ids() -> None:
+    taken: set[str] = set()
+    minted = [mint_tool_call_id(taken) for _ in range(500)]
+    assert all(NINE_BASE62.fullmatch(i) for i in minted)
+    assert len(set(minted)) == 500
+    assert taken == set(minted)
+    assert NINE_BASE62.fullmatch(mint_tool_call_id())
+
+
+async def test_ids_minted_for_a_reply_are_unique_within_it(
+    emulator: Emulator, driver: Driver
+) -> None:
+    # Workers AI's native reply carries no ids: the client mints one per call.
+    calls = [{"name": "get_weather", "arguments": {"city": f"c{i}"}} for i in range(20)]
+    emulator.script(tool_calls=calls)
+    tools = [ToolDefinition("get_weather", "Weather", WEATHER_PARAMETERS)]
+    result = await driver.chat(ChatRequest(messages=[UserMessage("go")], tools=tools))
+    ids = [call.id for call in result.tool_calls]
+    assert len(ids) == 20
+    assert len(set(ids)) == 20
+    assert all(NINE_BASE62.fullmatch(i) for i in ids)

@@ -25,7 +25,7 @@ from cf_mistral.emulator import Emulator
 
 from .helpers import Driver, DriverFactory
 
-ALL_ENV_VARS = ACCOUNT_ID_ENV_VARS + API_TOKEN_ENV_VARS
+ALL_ENV_VARS = (*ACCOUNT_ID_ENV_VARS, *API_TOKEN_ENV_VARS, "CLOUDFLARE_BASE_URL")
 
 
 @pytest.fixture

@@ -1,0 +1,606 @@
+"""``ChatCloudflareMistral``: LangChain's chat model over the cf-mistral core clients."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from typing import Any, Literal
+
+import httpx
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, LanguageModelInput, ModelProfile
+from langchain_core.language_models.base import LangSmithParams
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    MessageLikeRepresentation,
+    convert_to_messages,
+)
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable
+from langchain_core.tools import BaseTool
+from langchain_core.utils import from_env, secret_from_env
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
+from typing_extensions import Self
+
+import cf_mistral as cf
+from cf_mistral._config import ACCOUNT_ID_ENV_VARS, API_TOKEN_ENV_VARS
+from langchain_cf_mistral._calls import (
+    CallPlan,
+    PhaseOneBuffer,
+    SingleCallFilter,
+    add_usage,
+    limit_tool_calls,
+    with_usage,
+)
+from langchain_cf_mistral._errors import adapted_errors, aiter_adapted, iter_adapted
+from langchain_cf_mistral._messages import (
+    MODEL_PROVIDER,
+    event_to_chunk,
+    response_format_to_schema,
+    result_to_message,
+    to_core_messages,
+    to_core_tool,
+    tool_choice_to_core,
+)
+
+__all__ = ["ChatCloudflareMistral"]
+
+# Sampling parameters with their own field; sent under these (wire) names.
+_SAMPLING_FIELDS = (
+    "temperature",
+    "max_tokens",
+    "top_p",
+    "top_k",
+    "seed",
+    "repetition_penalty",
+    "frequency_penalty",
+    "presence_penalty",
+)
+# Wire keys the core builds from structured inputs; never accepted as model_kwargs.
+_STRUCTURAL_KEYS = frozenset({"messages", "prompt", "raw", "stream", "tools", "functions"})
+_MODEL_KWARG_KEYS = cf.MODEL_INPUT_KEYS - _STRUCTURAL_KEYS - {"guided_json"}
+# Per-call keyword arguments the adapter understands (besides sampling parameters).
+_CALL_KWARGS = frozenset(
+    {"tools", "tool_choice", "response_format", "parallel_tool_calls", "model", "stop"}
+)
+
+
+class ChatCloudflareMistral(BaseChatModel):
+    """Mistral Small 3.1 24B Instruct on Cloudflare Workers AI.
+
+    128k context, vision, tool calling and native structured output (constrained decoding),
+    over the ``cf_mistral`` core: retries with backoff, finite timeouts, one SSE parser for
+    sync and async, and Workers AI's quirks absorbed (9-character tool-call ids, forced tool
+    calls, client-side stop sequences, data-URL images).
+
+    Setup:
+        Install ``cf-mistral`` and set your credentials::
+
+            pip install cf-mistral           # add [tokenizer] for exact token counts
+            export CLOUDFLARE_ACCOUNT_ID="..."
+            export CLOUDFLARE_API_TOKEN="..."   # a token with Workers AI permission
+
+    Key init args — completion params:
+        model (alias ``model_name``): Workers AI model id; default
+            ``@cf/mistralai/mistral-small-3.1-24b-instruct``.
+        temperature, max_tokens, top_p, top_k, seed, repetition_penalty, frequency_penalty,
+            presence_penalty: sampling parameters, checked against the model's published
+            ranges at construction. ``max_tokens`` defaults to 4096 (the server's own default
+            of 256 truncates silently).
+        stop: stop sequences, applied client-side (Workers AI has no stop parameter).
+        model_kwargs: other keys of the model's input schema; unknown keys are refused.
+
+    Key init args — client params:
+        account_id: Cloudflare account id (env ``CLOUDFLARE_ACCOUNT_ID`` / ``CF_ACCOUNT_ID``).
+        api_token (alias ``api_key``): API token (env ``CLOUDFLARE_API_TOKEN`` and aliases).
+        base_url: API base URL (default ``https://api.cloudflare.com/client/v4``).
+        gateway: an AI Gateway id or :class:`cf_mistral.AIGateway`.
+        timeout: seconds, or a mapping / :class:`cf_mistral.Timeouts`; finite by default.
+        max_retries: retries of 408/429/5xx and connection errors (default 2).
+        http_client, http_async_client: your own ``httpx`` clients (proxies, transports).
+        inline_remote_images: download http(s) image URLs and send them inline.
+
+    Instantiate:
+        .. code-block:: python
+
+            from langchain_cf_mistral import ChatCloudflareMistral
+
+            model = ChatCloudflareMistral(temperature=0, max_tokens=512)
+
+    Invoke:
+        .. code-block:: python
+
+            messages = [("system", "Answer briefly."), ("human", "Hello there")]
+            reply = model.invoke(messages)
+            print(reply.text)
+
+    Stream:
+        .. code-block:: python
+
+            for chunk in model.stream("Tell me about Paris"):
+                print(chunk.text, end="")
+
+    Async:
+        .. code-block:: python
+
+            reply = await model.ainvoke("Hello")
+            async for chunk in model.astream("Hello"):
+                print(chunk.text, end="")
+            replies = await model.abatch(["Hello", "Hi"])
+
+    Tool calling:
+        .. code-block:: python
+
+            from pydantic import BaseModel, Field
+
+
+            class GetWeather(BaseModel):
+                '''Get the current weather in a city.'''
+
+                city: str = Field(description="The city name")
+
+
+            with_tools = model.bind_tools([GetWeather])
+            reply = with_tools.invoke("Use GetWeather for Paris")
+            print(reply.tool_calls)  # [{'name': 'GetWeather', 'args': {'city': ...}, 'id': ...}]
+
+            # Force a call (done by constrained decoding; Workers AI has no tool_choice):
+            forced = model.bind_tools([GetWeather], tool_choice="GetWeather")
+
+    Structured output:
+        .. code-block:: python
+
+            class Joke(BaseModel):
+                setup: str
+                punchline: str
+
+
+            joker = model.with_structured_output(Joke)  # method="json_schema" (guided_json)
+            joke = joker.invoke("Tell me a joke about cats")
+            print(joke.setup)
+
+    Usage metadata:
+        .. code-block:: python
+
+            reply = model.invoke("Hello")
+            print(reply.usage_metadata)  # {'input_tokens': ..., 'output_tokens': ..., ...}
+            print(reply.response_metadata["cost_usd"])  # estimated, at $0.35 / $0.56 per M
+
+    Response metadata:
+        ``model_name``, ``model_provider`` (``"cloudflare"``), ``finish_reason``
+        (``"stop"``, ``"length"`` or ``"tool_calls"``), ``request_id`` and ``cost_usd``.
+    """
+
+    model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True)
+
+    model: str = Field(default=cf.DEFAULT_MODEL, alias="model_name")
+    account_id: str | None = Field(
+        default_factory=from_env(list(ACCOUNT_ID_ENV_VARS), default=None)
+    )
+    api_token: SecretStr | None = Field(
+        alias="api_key", default_factory=secret_from_env(list(API_TOKEN_ENV_VARS), default=None)
+    )
+    base_url: str | None = None
+    gateway: cf.AIGateway | str | None = None
+    default_headers: dict[str, str] | None = None
+
+    temperature: float | None = None
+    max_tokens: int | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    seed: int | None = None
+    repetition_penalty: float | None = None
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
+    stop: list[str] | None = Field(default=None, alias="stop_sequences")
+    model_kwargs: dict[str, Any] = Field(default_factory=dict)
+
+    timeout: float | cf.Timeouts | dict[str, float] | None = None
+    max_retries: int = Field(default=2, ge=0, le=20)
+    streaming: bool = False
+    inline_remote_images: bool = False
+
+    http_client: httpx.Client | None = Field(default=None, exclude=True)
+    http_async_client: httpx.AsyncClient | None = Field(default=None, exclude=True)
+
+    _config: cf.ClientConfig = PrivateAttr()
+    _client: cf.WorkersAIClient | None = PrivateAttr(default=None)
+    _async_clients: dict[int, cf.AsyncWorkersAIClient] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_unknown_arguments(cls, values: Any) -> Any:
+        if not isinstance(values, dict):
+            return values
+        known = set(cls.model_fields) | {
+            field.alias for field in cls.model_fields.values() if field.alias
+        }
+        unknown = sorted(key for key in values if key not in known)
+        if unknown:
+            hint = [key for key in unknown if key in _MODEL_KWARG_KEYS]
+            raise ValueError(
+                f"ChatCloudflareMistral got unknown argument(s) {unknown}."
+                + (f" Pass {hint} in model_kwargs." if hint else "")
+                + " Nothing unknown is ever sent to Workers AI."
+            )
+        return values
+
+    @model_validator(mode="after")
+    def _check_and_configure(self) -> Self:
+        sampling = {name: getattr(self, name) for name in _SAMPLING_FIELDS}
+        cf.check_sampling_params(sampling)
+        unknown = sorted(set(self.model_kwargs) - _MODEL_KWARG_KEYS)
+        if unknown:
+            raise ValueError(
+                f"model_kwargs {unknown} are not inputs of {cf.DEFAULT_MODEL}; the keys it "
+                f"accepts are {sorted(_MODEL_KWARG_KEYS)}. (guided_json: use "
+                "with_structured_output; stop: pass stop=[...].)"
+            )
+        clash = sorted(set(self.model_kwargs) & set(_SAMPLING_FIELDS))
+        if clash:
+            raise ValueError(f"Pass {clash} as their own arguments, not in model_kwargs.")
+        cf.check_sampling_params(dict(self.model_kwargs))
+        self._config = cf.ClientConfig.build(
+            account_id=self.account_id,
+            api_token=self.api_token,
+            model=self.model,
+            base_url=self.base_url,
+            gateway=self.gateway,
+            timeout=self.timeout,
+            max_retries=self.max_retries,
+            default_headers=self.default_headers,
+            inline_remote_images=self.inline_remote_images,
+        )
+        return self
+
+    # -- LangChain identity ----------------------------------------------------------------
+
+    @property
+    def _llm_type(self) -> str:
+        return "cloudflare-mistral-chat"
+
+    @property
+    def lc_secrets(self) -> dict[str, str]:
+        return {"api_token": "CLOUDFLARE_API_TOKEN"}
+
+    @classmethod
+    def is_lc_serializable(cls) -> bool:
+        return True
+
+    @classmethod
+    def get_lc_namespace(cls) -> list[str]:
+        return ["langchain_cf_mistral", "chat_models"]
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"model": self.model, **self._sampling_params()}
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        params = LangSmithParams(
+            ls_provider=MODEL_PROVIDER,
+            ls_model_name=kwargs.get("model") or self.model,
+            ls_model_type="chat",
+        )
+        temperature = kwargs.get("temperature", self.temperature)
+        if temperature is not None:
+            params["ls_temperature"] = temperature
+        max_tokens = kwargs.get("max_tokens", self.max_tokens)
+        if max_tokens is not None:
+            params["ls_max_tokens"] = max_tokens
+        stop = stop or kwargs.get("stop") or self.stop
+        if stop:
+            params["ls_stop"] = list(stop)
+        return params
+
+    def _resolve_model_profile(self) -> ModelProfile | None:
+        return ModelProfile(
+            name="Mistral Small 3.1 24B Instruct",
+            open_weights=True,
+            max_input_tokens=cf.CONTEXT_WINDOW,
+            text_inputs=True,
+            image_inputs=True,
+            # Workers AI refuses image URLs; with inline_remote_images the client fetches them.
+            image_url_inputs=self.inline_remote_images,
+            pdf_inputs=False,
+            audio_inputs=False,
+            video_inputs=False,
+            image_tool_message=False,
+            pdf_tool_message=False,
+            text_outputs=True,
+            tool_calling=True,
+            tool_choice=True,
+            tool_call_streaming=True,
+            structured_output=True,
+            reasoning_output=False,
+            temperature=True,
+        )
+
+    # -- tools and structured output -------------------------------------------------------
+
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
+        *,
+        tool_choice: dict[str, Any] | str | bool | None = None,
+        parallel_tool_calls: bool | None = None,
+        strict: bool | None = None,
+        response_format: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Bind tools in any LangChain form (BaseTool, function, Pydantic, TypedDict, dict).
+
+        Args:
+            tools: the tools the model may call.
+            tool_choice: ``"auto"`` (default) lets the model choose; ``"none"`` sends no
+                tools; ``"any"``, ``"required"`` or ``True`` force a call to one of them; a
+                tool name or ``{"type": "function", "function": {"name": ...}}`` forces that
+                tool. Forcing is done with constrained decoding (``guided_json``).
+            parallel_tool_calls: ``False`` keeps only the first call of a reply (with a
+                warning when more were made); Workers AI has no such parameter.
+            strict: make each tool's schema strict (``additionalProperties: false``); forced
+                calls are decoded against the schema either way.
+            response_format: an OpenAI-style response format (as ``create_agent`` binds it):
+                the final answer is JSON constrained to its schema (``guided_json``). With
+                tools, the model first gets the tools; only an answer that calls none is
+                asked again under the schema.
+        """
+        with adapted_errors():
+            specs = [convert_to_openai_tool(tool, strict=strict) for tool in tools]
+            names = [to_core_tool(spec).name for spec in specs]
+            choice = tool_choice_to_core(tool_choice)
+            if choice not in (None, "auto", "none", "required") and choice not in names:
+                raise cf.InvalidRequestError(
+                    f"tool_choice={tool_choice!r} names no bound tool; the tools are {names}. "
+                    "Pass one of those names, 'auto', 'none', 'any' or 'required'."
+                )
+            response_format_to_schema(response_format)
+        bound: dict[str, Any] = {"tools": specs, **kwargs}
+        if choice is not None:
+            bound["tool_choice"] = choice
+        if parallel_tool_calls is not None:
+            bound["parallel_tool_calls"] = parallel_tool_calls
+        if response_format is not None:
+            bound["response_format"] = response_format
+        return super().bind(**bound)
+
+    def with_structured_output(
+        self,
+        schema: dict[str, Any] | type,
+        *,
+        include_raw: bool = False,
+        method: Literal["json_schema", "function_calling", "json_mode"] = "json_schema",
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, dict[str, Any] | Any]:
+        """A runnable that returns ``schema`` instances (Pydantic) or dicts.
+
+        Args:
+            schema: a Pydantic v2 or v1 model, a TypedDict, or a JSON schema / OpenAI tool
+                dict.
+            method: ``"json_schema"`` (default) constrains the reply to the schema natively
+                (``guided_json``); ``"function_calling"`` forces a call to the schema as a
+                tool; ``"json_mode"`` constrains the reply to some JSON object (describe the
+                fields in the prompt).
+            include_raw: return ``{"raw": AIMessage, "parsed": ..., "parsing_error": ...}``
+                instead of raising on a reply that does not validate.
+            strict: accepted for compatibility; decoding is constrained to the schema anyway.
+
+        Streaming yields growing partial objects.
+        """
+        from langchain_cf_mistral._structured import structured_output
+
+        if kwargs:
+            raise ValueError(f"with_structured_output got unexpected arguments {sorted(kwargs)}.")
+        return structured_output(
+            self, schema, method=method, include_raw=include_raw, strict=strict
+        )
+
+    # -- token counting --------------------------------------------------------------------
+
+    def get_num_tokens_from_messages(
+        self,
+        messages: Sequence[MessageLikeRepresentation],
+        tools: Sequence[Any] | None = None,
+    ) -> int:
+        """Prompt tokens of ``messages`` (and ``tools``).
+
+        Exact for text with the ``tokenizer`` extra installed (Mistral's Tekken tokenizer,
+        from mistral-common's packaged vocabulary, offline); otherwise an approximation of
+        about four characters per token. Images count as a fixed estimate.
+        """
+        from langchain_cf_mistral._tokens import count_prompt_tokens
+
+        with adapted_errors():
+            core_tools = [to_core_tool(tool) for tool in tools or ()]
+            core_messages = to_core_messages(convert_to_messages(messages))
+            return count_prompt_tokens(core_messages, core_tools)
+
+    def get_num_tokens(self, text: str) -> int:
+        from langchain_cf_mistral._tokens import count_text_tokens
+
+        return count_text_tokens(text)
+
+    # -- requests ----------------------------------------------------------------------------
+
+    def _sampling_params(self) -> dict[str, Any]:
+        params = {name: getattr(self, name) for name in _SAMPLING_FIELDS}
+        return {k: v for k, v in {**params, **self.model_kwargs}.items() if v is not None}
+
+    def _plan(
+        self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> CallPlan:
+        unknown = sorted(set(kwargs) - _CALL_KWARGS - _MODEL_KWARG_KEYS)
+        if unknown:
+            raise cf.InvalidRequestError(
+                f"Unexpected call argument(s) {unknown}: pass sampling parameters by name "
+                f"({', '.join(sorted(_MODEL_KWARG_KEYS))}), or model, tools, tool_choice, "
+                "response_format, stop."
+            )
+        params = self._sampling_params()
+        params.update({k: v for k, v in kwargs.items() if k in _MODEL_KWARG_KEYS})
+        stop_sequences = stop if stop is not None else kwargs.get("stop", self.stop)
+        tools = [to_core_tool(tool) for tool in kwargs.get("tools") or ()]
+        tool_choice = tool_choice_to_core(kwargs.get("tool_choice"))
+        schema = response_format_to_schema(kwargs.get("response_format"))
+        request = cf.ChatRequest(
+            messages=to_core_messages(messages),
+            tools=tools,
+            tool_choice=tool_choice,
+            params=params,
+            stop=tuple(stop_sequences or ()),
+            inline_remote_images=self.inline_remote_images,
+        )
+        uses_tools = bool(tools) and tool_choice != "none"
+        then = None
+        if schema is not None:
+            then = _replace(request, tools=(), tool_choice=None, response_schema=schema)
+            if not uses_tools:
+                request, then = then, None
+        return CallPlan(
+            request=request,
+            model=kwargs.get("model"),
+            then=then,
+            single_tool_call=kwargs.get("parallel_tool_calls") is False,
+        )
+
+    @property
+    def _sync_client(self) -> cf.WorkersAIClient:
+        if self._client is None:
+            self._client = cf.WorkersAIClient(self._config, http_client=self.http_client)
+        return self._client
+
+    @property
+    def _async_client(self) -> cf.AsyncWorkersAIClient:
+        # An httpx.AsyncClient's pool belongs to the event loop that opened it; a model used
+        # from several loops (asyncio.run twice, pytest) gets one client per loop.
+        key = 0 if self.http_async_client is not None else id(asyncio.get_running_loop())
+        client = self._async_clients.get(key)
+        if client is None:
+            client = cf.AsyncWorkersAIClient(self._config, http_client=self.http_async_client)
+            self._async_clients = {key: client}
+        return client
+
+    # -- BaseChatModel hooks -------------------------------------------------------------------
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        with adapted_errors():
+            plan = self._plan(messages, stop, kwargs)
+            client = self._sync_client
+            result = client.chat(plan.request, model=plan.model)
+            if plan.then is not None and not result.tool_calls:
+                second = client.chat(plan.then, model=plan.model)
+                result = _replace(second, usage=add_usage(result.usage, second.usage))
+        return _chat_result(result, plan)
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        with adapted_errors():
+            plan = self._plan(messages, stop, kwargs)
+            client = self._async_client
+            result = await client.chat(plan.request, model=plan.model)
+            if plan.then is not None and not result.tool_calls:
+                second = await client.chat(plan.then, model=plan.model)
+                result = _replace(second, usage=add_usage(result.usage, second.usage))
+        return _chat_result(result, plan)
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        with adapted_errors():
+            plan = self._plan(messages, stop, kwargs)
+        client = self._sync_client
+        events = iter_adapted(client.stream(plan.request, model=plan.model))
+        if plan.then is not None:
+            phase_one = PhaseOneBuffer()
+            for event in events:
+                for released in phase_one.feed(event):
+                    yield from _emit([released], run_manager)
+            if phase_one.called_tool:
+                return
+            events = iter_adapted(client.stream(plan.then, model=plan.model))
+            events = (with_usage(event, phase_one.usage) for event in events)
+        single = SingleCallFilter() if plan.single_tool_call else None
+        for event in events:
+            if single is None or single.keep(event):
+                yield from _emit([event], run_manager)
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        with adapted_errors():
+            plan = self._plan(messages, stop, kwargs)
+        client = self._async_client
+        earlier: cf.Usage | None = None
+        if plan.then is not None:
+            phase_one = PhaseOneBuffer()
+            async for event in aiter_adapted(client.stream(plan.request, model=plan.model)):
+                for released in phase_one.feed(event):
+                    for chunk in _chunks([released]):
+                        if run_manager is not None and chunk.text:
+                            await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                        yield chunk
+            if phase_one.called_tool:
+                return
+            request, earlier = plan.then, phase_one.usage
+        else:
+            request = plan.request
+        single = SingleCallFilter() if plan.single_tool_call else None
+        async for event in aiter_adapted(client.stream(request, model=plan.model)):
+            if single is not None and not single.keep(event):
+                continue
+            for chunk in _chunks([with_usage(event, earlier)]):
+                if run_manager is not None and chunk.text:
+                    await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                yield chunk
+
+
+def _replace(value: Any, **changes: Any) -> Any:
+    return dataclasses.replace(value, **changes)
+
+
+def _chat_result(result: cf.ChatResult, plan: CallPlan) -> ChatResult:
+    if plan.single_tool_call:
+        result = limit_tool_calls(result)
+    message = result_to_message(result)
+    return ChatResult(
+        generations=[ChatGeneration(message=message)],
+        llm_output={"model_name": result.model},
+    )
+
+
+def _chunks(events: Sequence[cf.StreamEvent]) -> Iterator[ChatGenerationChunk]:
+    for event in events:
+        chunk = event_to_chunk(event)
+        if chunk is not None:
+            yield ChatGenerationChunk(message=chunk)
+
+
+def _emit(
+    events: Sequence[cf.StreamEvent], run_manager: CallbackManagerForLLMRun | None
+) -> Iterator[ChatGenerationChunk]:
+    for chunk in _chunks(events):
+        if run_manager is not None and chunk.text:
+            run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+        yield chunk

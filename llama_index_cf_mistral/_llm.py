@@ -1,0 +1,597 @@
+"""``CloudflareMistral``: the LlamaIndex LLM. It translates and delegates; the core does the rest.
+
+Each public endpoint carries LlamaIndex's callback decorator (events, rate limiting, token
+counting) and routes to a private method that builds a neutral ``ChatRequest`` and hands it to
+the core client; sync and async differ only in the client they call. No URL, header or JSON
+body is built here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, Generator, Sequence
+from typing import TYPE_CHECKING, Any, cast
+
+import httpx
+from llama_index.core.base.llms.types import (
+    ChatMessage,
+    ChatResponse,
+    ChatResponseAsyncGen,
+    ChatResponseGen,
+    CompletionResponse,
+    CompletionResponseAsyncGen,
+    CompletionResponseGen,
+    LLMMetadata,
+    MessageRole,
+    ToolCallBlock,
+)
+from llama_index.core.instrumentation import get_dispatcher  # type: ignore[attr-defined]
+from llama_index.core.instrumentation.events.llm import (
+    LLMStructuredPredictEndEvent,
+    LLMStructuredPredictStartEvent,
+)
+from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
+from llama_index.core.llms.function_calling import FunctionCallingLLM
+from llama_index.core.llms.llm import ToolSelection
+from llama_index.core.prompts import PromptTemplate
+from llama_index.core.types import PydanticProgramMode
+from pydantic import BaseModel, Field, PrivateAttr, SecretStr
+
+from cf_mistral import (
+    CONTEXT_WINDOW,
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_MODEL,
+    MODEL_INPUT_KEYS,
+    AIGateway,
+    AsyncWorkersAIClient,
+    ChatRequest,
+    ClientConfig,
+    StreamEvent,
+    Timeouts,
+    WorkersAIClient,
+    check_sampling_params,
+)
+from llama_index_cf_mistral._messages import (
+    to_core_messages,
+    to_core_tool,
+    tool_choice_for,
+    tool_selections,
+)
+from llama_index_cf_mistral._stream import ChatStream, chat_response, completion_response
+from llama_index_cf_mistral._structured import (
+    Model,
+    PartialObjects,
+    parse_structured,
+    schema_kwargs,
+)
+
+if TYPE_CHECKING:
+    from llama_index.core.program.utils import FlexibleModel
+    from llama_index.core.tools.types import BaseTool
+
+__all__ = ["CloudflareMistral"]
+
+dispatcher = get_dispatcher(__name__)
+
+# Sampling parameters by their wire names: the model's input keys that are not structure.
+_PARAMETER_KEYS = frozenset(
+    MODEL_INPUT_KEYS - {"messages", "prompt", "raw", "stream", "tools", "functions", "guided_json"}
+)
+_SAMPLING_FIELDS = (
+    "temperature",
+    "max_tokens",
+    "top_p",
+    "top_k",
+    "seed",
+    "repetition_penalty",
+    "frequency_penalty",
+    "presence_penalty",
+)
+# What the streamed structured endpoints yield (LlamaIndex's own signature).
+_Objects = Generator["Model | list[Model] | FlexibleModel | list[FlexibleModel]", None, None]
+_AsyncObjects = AsyncGenerator["Model | list[Model] | FlexibleModel | list[FlexibleModel]", None]
+# Per-call keyword arguments that are not sampling parameters.
+_REQUEST_KEYS = ("tools", "tool_choice", "response_schema", "stop")
+
+
+class CloudflareMistral(FunctionCallingLLM):
+    """Mistral Small 3.1 24B Instruct on Cloudflare Workers AI, as a LlamaIndex LLM.
+
+    128k context, vision, tool calling and JSON-schema structured output, with real async I/O,
+    token usage on every response and on the last stream chunk, and the API token kept out of
+    serialization, events, logs and errors. Missing ``account_id`` / ``api_token`` are read
+    from ``CLOUDFLARE_ACCOUNT_ID`` / ``CLOUDFLARE_API_TOKEN``.
+
+    Setup and chat:
+
+    >>> from llama_index.core.llms import ChatMessage
+    >>> from llama_index_cf_mistral import CloudflareMistral
+    >>> llm = CloudflareMistral(temperature=0.2)   # reads CLOUDFLARE_ACCOUNT_ID / _API_TOKEN
+    >>> response = llm.chat([ChatMessage(role="user", content="Hello")])
+    >>> print(response.message.content)  # doctest: +SKIP
+    Hello! How can I help you today?
+
+    Streaming (``delta`` is the new text; the last chunk carries the usage):
+
+    >>> for chunk in llm.stream_complete("Count to three"):
+    ...     print(chunk.delta, end="")  # doctest: +SKIP
+    >>> chunk.raw["usage"]  # doctest: +SKIP
+    {'prompt_tokens': 3, 'completion_tokens': 5, 'total_tokens': 8}
+
+    Async (``astream_*`` are awaited, then iterated):
+
+    >>> import asyncio
+    >>> async def main():
+    ...     reply = await llm.acomplete("Hello")
+    ...     async for chunk in await llm.astream_chat([ChatMessage(role="user", content="Hi")]):
+    ...         pass
+    ...     return chunk.message.content
+    >>> text = asyncio.run(main())
+
+    Tools (``tool_required=True`` forces a call through constrained decoding):
+
+    >>> from llama_index.core.tools import FunctionTool
+    >>> def get_weather(city: str) -> str:
+    ...     "Current weather in a city."
+    ...     return f"Sunny in {city}"
+    >>> tool = FunctionTool.from_defaults(get_weather)
+    >>> response = llm.chat_with_tools([tool], user_msg="Use get_weather for Paris")
+    >>> [(c.tool_name, c.tool_kwargs) for c in llm.get_tool_calls_from_response(response)]
+    ... # doctest: +SKIP
+    [('get_weather', {'city': 'Paris'})]
+
+    Structured prediction (native ``guided_json``):
+
+    >>> from pydantic import BaseModel
+    >>> from llama_index.core.prompts import PromptTemplate
+    >>> class City(BaseModel):
+    ...     name: str
+    ...     country: str
+    >>> city = llm.structured_predict(City, PromptTemplate("Describe {city}"), city="Paris")
+    >>> isinstance(city, City)
+    True
+
+    Usage (also in ``additional_kwargs``; ``TokenCountingHandler`` reads it):
+
+    >>> sorted(response.additional_kwargs)
+    ['completion_tokens', 'prompt_tokens', 'total_tokens']
+    """
+
+    model: str = Field(default=DEFAULT_MODEL, description="The Workers AI model id.")
+    account_id: str | None = Field(
+        default=None, description="Cloudflare account id (default: CLOUDFLARE_ACCOUNT_ID)."
+    )
+    api_token: SecretStr | None = Field(
+        default=None,
+        exclude=True,
+        repr=False,
+        description="Workers AI API token (default: CLOUDFLARE_API_TOKEN). Never serialized.",
+    )
+    base_url: str | None = Field(
+        default=None, description="API root (default: https://api.cloudflare.com/client/v4)."
+    )
+    gateway: AIGateway | str | None = Field(
+        default=None, description="Route through AI Gateway: a gateway id or an AIGateway."
+    )
+    temperature: float | None = Field(default=None, description="0 to 5 (server default).")
+    max_tokens: int = Field(
+        default=DEFAULT_MAX_TOKENS, description="Most tokens to generate; always sent."
+    )
+    top_p: float | None = Field(default=None, description="0 to 2.")
+    top_k: int | None = Field(default=None, description="1 to 50.")
+    seed: int | None = Field(default=None, description="1 to 9999999999.")
+    repetition_penalty: float | None = Field(default=None, description="0 to 2.")
+    frequency_penalty: float | None = Field(default=None, description="0 to 2.")
+    presence_penalty: float | None = Field(default=None, description="0 to 2.")
+    timeout: float | Timeouts | dict[str, float] | None = Field(
+        default=None, description="Seconds, or per phase (connect/read/write/pool/stream_idle)."
+    )
+    max_retries: int = Field(default=2, ge=0, le=20, description="Retries of retryable errors.")
+    default_headers: dict[str, str] = Field(
+        default_factory=dict,
+        exclude=True,
+        repr=False,
+        description="Extra request headers (never serialized: they may hold credentials).",
+    )
+    additional_kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="More model parameters, by their wire names."
+    )
+    inline_remote_images: bool = Field(
+        default=False, description="Download http(s) image URLs and send them inline."
+    )
+
+    _config: ClientConfig = PrivateAttr()
+    _http_client: httpx.Client | None = PrivateAttr(default=None)
+    _async_http_client: httpx.AsyncClient | None = PrivateAttr(default=None)
+    _client: WorkersAIClient | None = PrivateAttr(default=None)
+    _aclient: AsyncWorkersAIClient | None = PrivateAttr(default=None)
+    _aclient_loop: asyncio.AbstractEventLoop | None = PrivateAttr(default=None)
+
+    def __init__(
+        self,
+        *,
+        http_client: httpx.Client | None = None,
+        async_http_client: httpx.AsyncClient | None = None,
+        **data: Any,
+    ) -> None:
+        super().__init__(**data)
+        # Raised here, not at the first call: the message names the parameter and its range.
+        check_sampling_params(self._sampling_params())
+        unknown = sorted(set(self.additional_kwargs) - _PARAMETER_KEYS)
+        if unknown:
+            raise ValueError(
+                f"additional_kwargs has {unknown}, which are not parameters of this model. "
+                f"The parameters are: {', '.join(sorted(_PARAMETER_KEYS))}."
+            )
+        check_sampling_params(dict(self.additional_kwargs))
+        self._config = ClientConfig.build(
+            account_id=self.account_id,
+            api_token=self.api_token,
+            model=self.model,
+            base_url=self.base_url,
+            gateway=self.gateway,
+            timeout=self.timeout,
+            max_retries=self.max_retries,
+            default_headers=self.default_headers,
+            inline_remote_images=self.inline_remote_images,
+        )
+        self._http_client = http_client
+        self._async_http_client = async_http_client
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "CloudflareMistral_LLM"
+
+    @property
+    def metadata(self) -> LLMMetadata:
+        return LLMMetadata(
+            context_window=CONTEXT_WINDOW,
+            num_output=self.max_tokens,
+            is_chat_model=True,
+            is_function_calling_model=True,
+            model_name=self.model,
+            system_role=MessageRole.SYSTEM,
+        )
+
+    # -- clients ----------------------------------------------------------------------------
+
+    def _sync_client(self) -> WorkersAIClient:
+        if self._client is None:
+            self._client = WorkersAIClient(self._config, http_client=self._http_client)
+        return self._client
+
+    def _async_client(self) -> AsyncWorkersAIClient:
+        # An httpx.AsyncClient's pool belongs to the event loop that opened it; a new loop
+        # (a second asyncio.run, a fresh test loop) gets a client of its own.
+        loop = asyncio.get_running_loop()
+        if self._aclient is None or (
+            self._async_http_client is None and self._aclient_loop is not loop
+        ):
+            self._aclient = AsyncWorkersAIClient(self._config, http_client=self._async_http_client)
+            self._aclient_loop = loop
+        return self._aclient
+
+    def close(self) -> None:
+        """Close the sync connection pool (only if this LLM created it)."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    async def aclose(self) -> None:
+        """Close the async connection pool of the running loop (if this LLM created it)."""
+        if self._aclient is not None:
+            await self._aclient.aclose()
+            self._aclient = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Clients hold sockets, locks and an event loop; unpickling re-runs __init__ (see
+        # BaseComponent.__setstate__), which rebuilds the configuration, and clients are lazy.
+        state = BaseModel.__getstate__(self)
+        state["__pydantic_private__"] = None
+        state["__dict__"] = {k: v for k, v in state["__dict__"].items() if k != "callback_manager"}
+        return state
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def _sampling_params(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in _SAMPLING_FIELDS}
+
+    def _params(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(overrides) - _PARAMETER_KEYS)
+        if unknown:
+            raise TypeError(
+                f"CloudflareMistral got unexpected keyword argument(s) {unknown}. Per call "
+                f"you may pass {', '.join(_REQUEST_KEYS)} and the model parameters "
+                f"{', '.join(sorted(_PARAMETER_KEYS))}."
+            )
+        params = {**self._sampling_params(), **self.additional_kwargs, **overrides}
+        return {key: value for key, value in params.items() if value is not None}
+
+    def _request(
+        self, messages: Sequence[ChatMessage] | None, kwargs: dict[str, Any], prompt: str = ""
+    ) -> ChatRequest:
+        options = dict(kwargs)
+        tools = [to_core_tool(tool) for tool in options.pop("tools", None) or ()]
+        tool_choice = options.pop("tool_choice", None)
+        response_schema = options.pop("response_schema", None)
+        stop = options.pop("stop", None) or ()
+        common: dict[str, Any] = {
+            "tools": tools,
+            "tool_choice": None if tool_choice is None else tool_choice_for(tool_choice, False),
+            "response_schema": response_schema,
+            "params": self._params(options),
+            "stop": (stop,) if isinstance(stop, str) else tuple(stop),
+        }
+        if messages is None:
+            return ChatRequest(prompt=prompt, raw=True, **common)
+        return ChatRequest(messages=to_core_messages(messages), **common)
+
+    def _prompt_request(self, prompt: str, formatted: bool, kwargs: dict[str, Any]) -> ChatRequest:
+        # formatted=True: the prompt already follows Mistral's template, so it goes raw.
+        if formatted:
+            return self._request(None, kwargs, prompt=prompt)
+        return self._request([ChatMessage(role=MessageRole.USER, content=prompt)], kwargs)
+
+    # -- chat -------------------------------------------------------------------------------
+
+    @llm_chat_callback()
+    def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        """Send ``messages``; return the reply with its tool calls and usage."""
+        return self._chat(self._request(messages, kwargs))
+
+    @llm_chat_callback()
+    def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
+        """Yield the reply as it is generated: the cumulative message and the new text."""
+        return self._stream_chat(self._request(messages, kwargs))
+
+    @llm_chat_callback()
+    async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        """Async :meth:`chat`, on ``httpx.AsyncClient``."""
+        return await self._achat(self._request(messages, kwargs))
+
+    @llm_chat_callback()
+    async def astream_chat(
+        self, messages: Sequence[ChatMessage], **kwargs: Any
+    ) -> ChatResponseAsyncGen:
+        """Async :meth:`stream_chat`: ``async for chunk in await llm.astream_chat(...)``."""
+        return self._astream_chat(self._request(messages, kwargs))
+
+    # -- complete ---------------------------------------------------------------------------
+
+    @llm_completion_callback()
+    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        """One user message (``formatted=True``: ``prompt`` is sent raw, already templated)."""
+        return completion_response(self._chat(self._prompt_request(prompt, formatted, kwargs)))
+
+    @llm_completion_callback()
+    def stream_complete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponseGen:
+        """Streaming :meth:`complete`: ``text`` is cumulative, ``delta`` the new text."""
+        chunks = self._stream_chat(self._prompt_request(prompt, formatted, kwargs))
+        return (completion_response(chunk) for chunk in chunks)
+
+    @llm_completion_callback()
+    async def acomplete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponse:
+        """Async :meth:`complete`."""
+        request = self._prompt_request(prompt, formatted, kwargs)
+        return completion_response(await self._achat(request))
+
+    @llm_completion_callback()
+    async def astream_complete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponseAsyncGen:
+        """Async :meth:`stream_complete`."""
+        chunks = self._astream_chat(self._prompt_request(prompt, formatted, kwargs))
+
+        async def gen() -> CompletionResponseAsyncGen:
+            async for chunk in chunks:
+                yield completion_response(chunk)
+
+        return gen()
+
+    # -- I/O shells -------------------------------------------------------------------------
+
+    def _chat(self, request: ChatRequest) -> ChatResponse:
+        return chat_response(self._sync_client().chat(request))
+
+    async def _achat(self, request: ChatRequest) -> ChatResponse:
+        return chat_response(await self._async_client().chat(request))
+
+    def _stream_chat(self, request: ChatRequest) -> ChatResponseGen:
+        stream = ChatStream()
+        # The core's stream is a generator; closing it closes the HTTP response.
+        events = cast(Generator[StreamEvent, None, None], self._sync_client().stream(request))
+        try:
+            for event in events:
+                response = stream.feed(event)
+                if response is not None:
+                    yield response
+        finally:
+            events.close()  # closes the HTTP response when the caller stops early
+
+    async def _astream_chat(self, request: ChatRequest) -> ChatResponseAsyncGen:
+        stream = ChatStream()
+        events = cast(AsyncGenerator[StreamEvent, None], self._async_client().stream(request))
+        try:
+            async for event in events:
+                response = stream.feed(event)
+                if response is not None:
+                    yield response
+        finally:
+            await events.aclose()
+
+    # -- tools ------------------------------------------------------------------------------
+
+    def _prepare_chat_with_tools(  # noqa: PLR0917 (LlamaIndex's signature)
+        self,
+        tools: Sequence[BaseTool],
+        user_msg: str | ChatMessage | None = None,
+        chat_history: list[ChatMessage] | None = None,
+        verbose: bool = False,
+        allow_parallel_tool_calls: bool = False,
+        tool_required: bool = False,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """``chat`` arguments: messages, tool definitions and the resolved ``tool_choice``.
+
+        Workers AI has no ``tool_choice`` parameter: the core forces a required call with
+        constrained decoding. Parallel calls cannot be switched off on the server; a reply
+        with several is cut to the first in :meth:`_validate_chat_with_tools_response`.
+        """
+        messages = list(chat_history or [])
+        if user_msg is not None:
+            if isinstance(user_msg, str):
+                user_msg = ChatMessage(role=MessageRole.USER, content=user_msg)
+            messages.append(user_msg)
+        tool_choice = tool_choice_for(kwargs.pop("tool_choice", None), tool_required)
+        return {
+            "messages": messages,
+            "tools": [to_core_tool(tool) for tool in tools],
+            "tool_choice": tool_choice if tools else None,
+            **kwargs,
+        }
+
+    def _validate_chat_with_tools_response(
+        self,
+        response: ChatResponse,
+        tools: Sequence[BaseTool],
+        allow_parallel_tool_calls: bool = False,
+        **kwargs: Any,
+    ) -> ChatResponse:
+        if allow_parallel_tool_calls:
+            return response
+        return _first_tool_call_only(response)
+
+    def get_tool_calls_from_response(
+        self,
+        response: ChatResponse,
+        error_on_no_tool_call: bool = True,
+        **kwargs: Any,
+    ) -> list[ToolSelection]:
+        """The reply's tool calls as ``ToolSelection``s (nine-character ``tool_id``s).
+
+        Tolerates a streamed chunk's partial arguments; raises ``ValueError`` naming the tool
+        and the problem when the model produced arguments that are not a JSON object.
+        """
+        return tool_selections(response.message, error_on_no_tool_call)
+
+    # -- structured output ------------------------------------------------------------------
+
+    def _native_structured(self) -> bool:
+        return self.pydantic_program_mode == PydanticProgramMode.DEFAULT
+
+    @dispatcher.span
+    def structured_predict(
+        self,
+        output_cls: type[Model],
+        prompt: PromptTemplate,
+        llm_kwargs: dict[str, Any] | None = None,
+        **prompt_args: Any,
+    ) -> Model:
+        """An ``output_cls`` instance, decoded under its JSON Schema (``guided_json``)."""
+        if not self._native_structured():
+            fallback: Model = super().structured_predict(
+                output_cls, prompt, llm_kwargs, **prompt_args
+            )
+            return fallback
+        dispatcher.event(
+            LLMStructuredPredictStartEvent(
+                output_cls=output_cls, template=prompt, template_args=prompt_args
+            )
+        )
+        messages = self._extend_messages(prompt.format_messages(**prompt_args))
+        response = self.chat(messages, **schema_kwargs(output_cls, llm_kwargs))
+        result = parse_structured(output_cls, response)
+        dispatcher.event(LLMStructuredPredictEndEvent(output=result))
+        return result
+
+    @dispatcher.span
+    async def astructured_predict(
+        self,
+        output_cls: type[Model],
+        prompt: PromptTemplate,
+        llm_kwargs: dict[str, Any] | None = None,
+        **prompt_args: Any,
+    ) -> Model:
+        """Async :meth:`structured_predict`."""
+        if not self._native_structured():
+            fallback: Model = await super().astructured_predict(
+                output_cls, prompt, llm_kwargs, **prompt_args
+            )
+            return fallback
+        dispatcher.event(
+            LLMStructuredPredictStartEvent(
+                output_cls=output_cls, template=prompt, template_args=prompt_args
+            )
+        )
+        messages = self._extend_messages(prompt.format_messages(**prompt_args))
+        response = await self.achat(messages, **schema_kwargs(output_cls, llm_kwargs))
+        result = parse_structured(output_cls, response)
+        dispatcher.event(LLMStructuredPredictEndEvent(output=result))
+        return result
+
+    def _structured_stream_call(
+        self,
+        output_cls: type[Model],
+        prompt: PromptTemplate,
+        llm_kwargs: dict[str, Any] | None = None,
+        **prompt_args: Any,
+    ) -> _Objects[Model]:
+        # stream_structured_predict (inherited) wraps this with its events.
+        if not self._native_structured():
+            yield from super()._structured_stream_call(
+                output_cls, prompt, llm_kwargs, **prompt_args
+            )
+            return
+        messages = self._extend_messages(prompt.format_messages(**prompt_args))
+        partials = PartialObjects(output_cls)
+        for chunk in self.stream_chat(messages, **schema_kwargs(output_cls, llm_kwargs)):
+            partial = partials.feed(chunk)
+            if partial is not None:
+                yield partial
+        complete = partials.finish()
+        if complete is not None:
+            yield complete
+
+    async def _structured_astream_call(
+        self,
+        output_cls: type[Model],
+        prompt: PromptTemplate,
+        llm_kwargs: dict[str, Any] | None = None,
+        **prompt_args: Any,
+    ) -> _AsyncObjects[Model]:
+        if not self._native_structured():
+            return await super()._structured_astream_call(
+                output_cls, prompt, llm_kwargs, **prompt_args
+            )
+        messages = self._extend_messages(prompt.format_messages(**prompt_args))
+        chunks = await self.astream_chat(messages, **schema_kwargs(output_cls, llm_kwargs))
+
+        async def gen() -> _AsyncObjects[Model]:
+            partials = PartialObjects(output_cls)
+            async for chunk in chunks:
+                partial = partials.feed(chunk)
+                if partial is not None:
+                    yield partial
+            complete = partials.finish()
+            if complete is not None:
+                yield complete
+
+        return gen()
+
+
+def _first_tool_call_only(response: ChatResponse) -> ChatResponse:
+    """Keep the first tool call, as LlamaIndex does when parallel calls are not allowed."""
+    message = response.message
+    calls = [block for block in message.blocks if isinstance(block, ToolCallBlock)]
+    if len(calls) <= 1:
+        return response
+    blocks = [b for b in message.blocks if not isinstance(b, ToolCallBlock) or b is calls[0]]
+    additional = dict(message.additional_kwargs)
+    additional["tool_calls"] = list(additional.get("tool_calls") or [])[:1]
+    additional["dropped_tool_calls"] = [block.tool_name for block in calls[1:]]
+    trimmed = ChatMessage(role=message.role, blocks=blocks, additional_kwargs=additional)
+    return response.model_copy(update={"message": trimmed})

@@ -149,7 +149,9 @@ class StreamAccumulator:
             self._release_held(out, at_end=True)
         tail = self._stop.flush()
         if tail:
-            self._emit_text(tail, out)
+            # Not through _emit_text: pushing the tail back into the filter would hold it again.
+            self._text += tail.encode("utf-8")
+            out.append(TextDelta(tail))
         usage = self._terminal_usage or self._summed_usage
         if usage is not None:
             out.append(UsageEvent(usage))

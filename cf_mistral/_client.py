@@ -66,13 +66,14 @@ class _StreamSession:
         self.decoder = SSEDecoder()
         self.accumulator = StreamAccumulator(call, model=model)
 
-    def feed(self, chunk: bytes) -> list[StreamEvent]:
-        events: list[StreamEvent] = []
+    def feed(self, chunk: bytes) -> Iterator[StreamEvent]:
+        # A generator, not a list: each payload's events reach the caller before the next
+        # payload is read, so a bad event later in the same chunk cannot swallow the text that
+        # arrived before it (the caller has it, and StreamInterruptedError.text matches it).
         for payload in self.decoder.feed(chunk):
-            events.extend(self.accumulator.feed(payload))
+            yield from self.accumulator.feed(payload)
             if self.accumulator.done:
-                break
-        return events
+                return
 
     def finish(self, request_id: str | None) -> list[StreamEvent]:
         if not self.accumulator.done and not self.accumulator.stopped:

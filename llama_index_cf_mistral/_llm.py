@@ -278,10 +278,12 @@ class CloudflareMistral(FunctionCallingLLM):
             self._client = None
 
     async def aclose(self) -> None:
-        """Close the async connection pool of the running loop (if this LLM created it)."""
-        if self._aclient is not None:
-            await self._aclient.aclose()
-            self._aclient = None
+        """Close the async connection pool (only if this LLM created it)."""
+        client, loop = self._aclient, self._aclient_loop
+        self._aclient = self._aclient_loop = None
+        # A pool opened on another loop cannot be closed from this one; its loop is gone.
+        if client is not None and loop is asyncio.get_running_loop():
+            await client.aclose()
 
     def __getstate__(self) -> dict[str, Any]:
         # Clients hold sockets, locks and an event loop; unpickling re-runs __init__ (see

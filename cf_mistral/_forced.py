@@ -111,6 +111,9 @@ def _object_schema(parameters: Mapping[str, Any]) -> dict[str, Any]:
     schema = copy.deepcopy(dict(parameters))
     schema.setdefault("type", "object")
     schema.setdefault("properties", {})
+    if not schema["properties"]:
+        # A tool without parameters takes exactly {}; an open object invites invented keys.
+        schema.setdefault("additionalProperties", False)
     return schema
 
 

@@ -107,6 +107,9 @@ def _first_error(payload: Any) -> tuple[int | None, str | None, bool]:
         return None, None, False
     gateway = "error" in payload and "errors" not in payload
     errors = payload.get("errors") if not gateway else payload.get("error")
+    if errors is None and ("message" in payload or "description" in payload):
+        # A bare error object (the binding's internal body, some proxies): its text is the message.
+        errors = payload
     if isinstance(errors, list):
         errors = errors[0] if errors else None
     if isinstance(errors, str):

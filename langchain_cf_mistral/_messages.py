@@ -140,6 +140,12 @@ def _block_type(block: Mapping[str, Any]) -> str:
 
 
 def _image_url(block: Mapping[str, Any], index: int) -> str:
+    source = block.get("source")
+    if isinstance(source, Mapping):  # Anthropic's image block
+        if source.get("type") == "base64" and source.get("data"):
+            return f"data:{source.get('media_type') or 'image/png'};base64,{source['data']}"
+        if source.get("type") == "url" and source.get("url"):
+            return str(source["url"])
     if block.get("base64"):
         mime = block.get("mime_type") or "image/png"
         return f"data:{mime};base64,{block['base64']}"

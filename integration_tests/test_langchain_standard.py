@@ -1,0 +1,111 @@
+"""langchain-tests' ChatModelIntegrationTests, against the emulator (or the real API).
+
+Nothing is overridden. Two offline adjustments, neither touching cf-mistral:
+- the standard image tests download a PNG from GitHub; here ``httpx.get`` in those tests serves
+  a local PNG instead (the request to the model is unchanged: the same content blocks);
+- on the emulator, tests whose assertions need a particular answer the heuristic stand-in model
+  cannot infer from the prompt get that answer scripted (see ``_SCRIPTED``).
+"""
+
+from __future__ import annotations
+
+import base64
+import struct
+import zlib
+from typing import Any
+
+import httpx
+import pytest
+from langchain_tests.integration_tests import ChatModelIntegrationTests
+
+from cf_mistral.emulator import Emulator
+from langchain_cf_mistral import ChatCloudflareMistral
+
+
+def _png(width: int = 8, height: int = 8) -> bytes:
+    """A small valid RGB PNG, made here so the test needs no download."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    rows = b"".join(b"\x00" + b"\xff\x80\x00" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+PNG_BASE64 = base64.b64encode(_png()).decode()
+
+# Emulator scripts, by standard test name: the answer each test's assertions expect.
+_JOKE = {"setup": "Why did the cat sit on the computer?", "punchline": "To watch the mouse."}
+_SCRIPTED: dict[str, dict[str, Any]] = {
+    # json_mode constrains to *some* object; the keys are asked for in prose only.
+    "test_json_mode": {"json": _JOKE, "repeat": 4},
+    # The prompt asks for the weather without naming get_weather; a real model infers the
+    # tool, the stand-in only calls tools named in the prompt. The next turn is unscripted.
+    "test_agent_loop": {
+        "tool_calls": [{"name": "get_weather", "arguments": {"location": "San Francisco, CA"}}]
+    },
+}
+
+
+class TestChatCloudflareMistralIntegration(ChatModelIntegrationTests):
+    _connection: dict[str, Any] = {}
+
+    @pytest.fixture(autouse=True)
+    def _offline(
+        self,
+        request: pytest.FixtureRequest,
+        connection: dict[str, Any],
+        live_server: Emulator | None,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        type(self)._connection = connection
+        name = request.node.originalname
+        if name in ("test_image_inputs", "test_anthropic_inputs"):
+            monkeypatch.setattr(httpx, "get", lambda *a, **k: httpx.Response(200, content=_png()))
+        if live_server is not None and name in _SCRIPTED:
+            live_server.script(**_SCRIPTED[name])
+
+    @property
+    def chat_model_class(self) -> type[ChatCloudflareMistral]:
+        return ChatCloudflareMistral
+
+    @property
+    def chat_model_params(self) -> dict[str, Any]:
+        return {**self._connection, "timeout": 30, "max_tokens": 512}
+
+    @property
+    def has_tool_choice(self) -> bool:
+        return True
+
+    @property
+    def supports_json_mode(self) -> bool:
+        return True
+
+    @property
+    def supports_image_inputs(self) -> bool:
+        return True
+
+    @property
+    def supports_image_urls(self) -> bool:
+        # Workers AI refuses http(s) image URLs ("HTTP URL will not be accepted").
+        return False
+
+    @property
+    def supports_image_tool_message(self) -> bool:
+        # Workers AI tool messages carry text only.
+        return False
+
+    @property
+    def returns_usage_metadata(self) -> bool:
+        return True
+
+    @property
+    def supports_anthropic_inputs(self) -> bool:
+        return True

@@ -18,6 +18,7 @@ import pytest
 from llama_index.core import Document, VectorStoreIndex
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.llms import ChatMessage
+from pydantic import BaseModel, Field
 
 from llama_index_cf_mistral import CloudflareMistral
 
@@ -37,6 +38,12 @@ DOCUMENTS = [
     ),
 ]
 QUESTION = "What is the codename of the new ingestion service?"
+
+
+class Codename(BaseModel):
+    """A project codename found in the documents."""
+
+    codename: str = Field(description="The codename, exactly as written")
 
 
 class HashingEmbedding(BaseEmbedding):
@@ -161,3 +168,26 @@ def test_chat_history_is_sent_as_messages(llm: CloudflareMistral, emulator_only:
         "assistant",
         "user",
     ]
+
+
+def test_query_engine_with_an_output_class(index: VectorStoreIndex, llm: CloudflareMistral):
+    engine = index.as_query_engine(llm=llm, similarity_top_k=1, output_cls=Codename)
+
+    response = engine.query(QUESTION)
+
+    assert isinstance(response.response, Codename)
+    assert response.source_nodes[0].node.ref_doc_id == "heron"
+
+
+def test_query_engine_output_class_is_decoded_under_its_schema(
+    llm: CloudflareMistral, emulator_only: Any
+):
+    index = VectorStoreIndex.from_documents(
+        [Document(text="The codename is BLUEHERON.")], embed_model=HashingEmbedding()
+    )
+
+    index.as_query_engine(llm=llm, output_cls=Codename).query("What is the codename?")
+
+    body = emulator_only.last_request.body
+    assert body["guided_json"] == Codename.model_json_schema()
+    assert "BLUEHERON" in body["messages"][-1]["content"]

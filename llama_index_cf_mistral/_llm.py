@@ -111,12 +111,13 @@ class CloudflareMistral(FunctionCallingLLM):
     >>> print(response.message.content)  # doctest: +SKIP
     Hello! How can I help you today?
 
-    Streaming (``delta`` is the new text; the last chunk carries the usage):
+    Streaming (``delta`` is the new text, ``text`` all of it; the last chunk has the usage):
 
-    >>> for chunk in llm.stream_complete("Count to three"):
-    ...     print(chunk.delta, end="")  # doctest: +SKIP
-    >>> chunk.raw["usage"]  # doctest: +SKIP
-    {'prompt_tokens': 3, 'completion_tokens': 5, 'total_tokens': 8}
+    >>> chunks = list(llm.stream_complete("Count to three"))
+    >>> "".join(chunk.delta for chunk in chunks) == chunks[-1].text
+    True
+    >>> sorted(chunks[-1].raw["usage"])
+    ['completion_tokens', 'prompt_tokens', 'total_tokens']
 
     Async (``astream_*`` are awaited, then iterated):
 
@@ -137,8 +138,10 @@ class CloudflareMistral(FunctionCallingLLM):
     >>> tool = FunctionTool.from_defaults(get_weather)
     >>> response = llm.chat_with_tools([tool], user_msg="Use get_weather for Paris")
     >>> [(c.tool_name, c.tool_kwargs) for c in llm.get_tool_calls_from_response(response)]
-    ... # doctest: +SKIP
     [('get_weather', {'city': 'Paris'})]
+    >>> forced = llm.chat_with_tools([tool], user_msg="Weather?", tool_required=True)
+    >>> llm.get_tool_calls_from_response(forced)[0].tool_name
+    'get_weather'
 
     Structured prediction (native ``guided_json``):
 
@@ -155,6 +158,8 @@ class CloudflareMistral(FunctionCallingLLM):
 
     >>> sorted(response.additional_kwargs)
     ['completion_tokens', 'prompt_tokens', 'total_tokens']
+    >>> response.raw["usage"] == response.additional_kwargs
+    True
     """
 
     model: str = Field(default=DEFAULT_MODEL, description="The Workers AI model id.")

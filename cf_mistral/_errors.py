@@ -134,7 +134,18 @@ class APITimeoutError(APIConnectionError):
 
 
 class APIStatusError(WorkersAIError):
-    """Workers AI (or AI Gateway) answered with an error status or an error body."""
+    """Workers AI (or AI Gateway) answered with an error status or an error body.
+
+    ``retry_after`` holds the server's ``Retry-After`` in seconds when it sent one (a 429 or a
+    503 may); the retry policy waits that long instead of its own backoff.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+    def _state(self) -> dict[str, Any]:
+        return {**super()._state(), "retry_after": self.retry_after}
 
 
 class BadRequestError(APIStatusError):
@@ -170,13 +181,6 @@ class RateLimitError(APIStatusError):
     """
 
     retryable = True
-
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
-        super().__init__(message, **kwargs)
-        self.retry_after = retry_after
-
-    def _state(self) -> dict[str, Any]:
-        return {**super()._state(), "retry_after": self.retry_after}
 
 
 class QuotaExceededError(APIStatusError):

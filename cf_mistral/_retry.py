@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 
-from cf_mistral._errors import RateLimitError, WorkersAIError
+from cf_mistral._errors import WorkersAIError
 
 __all__ = ["INITIAL_DELAY", "MAX_DELAY", "MAX_RETRY_AFTER", "retry_delay", "should_retry"]
 
@@ -25,7 +25,7 @@ def should_retry(error: BaseException, *, attempt: int, max_retries: int) -> boo
     """Whether ``error`` on attempt ``attempt`` (0-based) gets another attempt."""
     if attempt >= max_retries or not isinstance(error, WorkersAIError):
         return False
-    if isinstance(error, RateLimitError) and (error.retry_after or 0) > MAX_RETRY_AFTER:
+    if (getattr(error, "retry_after", None) or 0) > MAX_RETRY_AFTER:
         return False
     return error.retryable
 

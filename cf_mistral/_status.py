@@ -166,16 +166,14 @@ def error_from_payload(
     hint = _HINTS.get(cls)
     full = f"{text} — {hint}" if hint else text
     body = json.dumps(payload)[:2000] if payload is not None else fallback[:2000] or None
-    if cls is e.RateLimitError:
-        return e.RateLimitError(
-            full,
-            retry_after=retry_after,
-            status_code=status,
-            code=code,
-            request_id=request_id,
-            body=body,
-        )
-    return cls(full, status_code=status, code=code, request_id=request_id, body=body)
+    return cls(
+        full,
+        retry_after=retry_after,
+        status_code=status,
+        code=code,
+        request_id=request_id,
+        body=body,
+    )
 
 
 def error_from_response(

@@ -1,0 +1,211 @@
+"""The clients on the emulator: pooling, closing, pickling, injected httpx clients, timeouts."""
+
+from __future__ import annotations
+
+import pickle
+import socket
+import time
+from typing import Any
+
+import cloudpickle
+import httpx
+import pytest
+
+from cf_mistral import (
+    APIConnectionError,
+    APITimeoutError,
+    AsyncWorkersAIClient,
+    ChatRequest,
+    ClientConfig,
+    StreamEnd,
+    StreamInterruptedError,
+    TextDelta,
+    UserMessage,
+    WorkersAIClient,
+)
+from cf_mistral.emulator import Emulator, Fault, FaultKind
+
+from .helpers import Driver, DriverFactory
+
+HELLO = ChatRequest(messages=[UserMessage("hello")])
+
+
+async def test_sequential_calls_and_streams_share_one_connection(
+    emulator: Emulator, driver: Driver
+) -> None:
+    for _ in range(3):
+        await driver.chat(HELLO)
+        await driver.stream(HELLO)
+    assert len(emulator.requests) == 6
+    assert emulator.connections_opened == 1
+
+
+async def test_error_replies_keep_the_connection(emulator: Emulator, driver: Driver) -> None:
+    emulator.fault(Fault(kind=FaultKind.bad_request))
+    with pytest.raises(Exception, match="Bad input"):
+        await driver.chat(HELLO)
+    await driver.chat(HELLO)
+    assert emulator.connections_opened == 1
+
+
+def test_sync_context_manager_closes_its_pool(connection: dict[str, Any]) -> None:
+    with WorkersAIClient(**connection) as client:
+        client.chat(HELLO)
+        pool = client._http
+    assert pool.is_closed
+    # A closed client opens a new pool on next use rather than failing.
+    assert client.chat(HELLO).text == "You said: hello"
+    client.close()
+
+
+async def test_async_context_manager_closes_its_pool(connection: dict[str, Any]) -> None:
+    async with AsyncWorkersAIClient(**connection) as client:
+        await client.chat(HELLO)
+        pool = client._http
+    assert pool.is_closed
+
+
+def test_injected_sync_http_client_is_used_and_left_open(
+    emulator: Emulator, connection: dict[str, Any]
+) -> None:
+    seen: list[str] = []
+    with httpx.Client(event_hooks={"request": [lambda r: seen.append(str(r.url))]}) as http:
+        with WorkersAIClient(**connection, http_client=http) as client:
+            client.chat(HELLO)
+            list(client.stream(HELLO))
+        assert not http.is_closed
+        assert len(seen) == 2
+        assert seen[0] == emulator.run_url()
+
+
+async def test_injected_async_http_client_is_used_and_left_open(
+    emulator: Emulator, connection: dict[str, Any]
+) -> None:
+    seen: list[str] = []
+
+    async def hook(request: httpx.Request) -> None:
+        seen.append(str(request.url))
+
+    async with httpx.AsyncClient(event_hooks={"request": [hook]}) as http:
+        async with AsyncWorkersAIClient(**connection, http_client=http) as client:
+            await client.chat(HELLO)
+            [event async for event in client.stream(HELLO)]
+        assert not http.is_closed
+        assert seen == [emulator.run_url()] * 2
+
+
+@pytest.mark.parametrize("dumps", [pickle.dumps, cloudpickle.dumps], ids=["pickle", "cloudpickle"])
+async def test_clients_survive_pickling_and_work_after(
+    emulator: Emulator, drive: DriverFactory, dumps: Any
+) -> None:
+    driver = drive(max_retries=4)
+    fresh = pickle.loads(dumps(driver.client))
+    await driver.chat(HELLO)  # now it holds a live pool
+    used = pickle.loads(dumps(driver.client))
+    for client in (fresh, used):
+        assert type(client) is type(driver.client)
+        assert client.config == driver.client.config
+        assert client.config.max_retries == 4
+        copy = Driver(driver.sync, client)
+        assert (await copy.chat(HELLO)).text == "You said: hello"
+        await copy.close()
+
+
+def test_client_options_and_config_are_equivalent(connection: dict[str, Any]) -> None:
+    config = ClientConfig.build(**connection, max_retries=1)
+    assert WorkersAIClient(config).config == WorkersAIClient(**connection, max_retries=1).config
+
+
+async def test_stalled_stream_raises_within_the_idle_timeout(
+    emulator: Emulator, drive: DriverFactory
+) -> None:
+    emulator.fault(Fault(kind=FaultKind.stall, after_events=2, stall_seconds=5))
+    driver = drive(timeout={"stream_idle": 0.5, "read": 10})
+    started = time.monotonic()
+    events, error = await driver.stream_until_error(HELLO)
+    elapsed = time.monotonic() - started
+    assert isinstance(error, StreamInterruptedError)
+    assert "stalled" in str(error)
+    assert error.text == "".join(e.text for e in events if isinstance(e, TextDelta))
+    assert error.text
+    assert elapsed < 0.5 + 1.5
+
+
+async def test_stream_stalled_before_its_first_event_is_a_timeout(
+    emulator: Emulator, drive: DriverFactory
+) -> None:
+    emulator.fault(Fault(kind=FaultKind.stall, after_events=0, stall_seconds=5))
+    driver = drive(timeout={"stream_idle": 0.5, "read": 0.5})
+    started = time.monotonic()
+    events, error = await driver.stream_until_error(HELLO)
+    assert events == []
+    assert isinstance(error, APITimeoutError)
+    assert time.monotonic() - started < 2
+
+
+async def test_slow_reply_raises_a_read_timeout(emulator: Emulator, drive: DriverFactory) -> None:
+    emulator.configure(latency=3)
+    started = time.monotonic()
+    with pytest.raises(APITimeoutError):
+        await drive(timeout={"read": 0.3}).chat(HELLO)
+    assert time.monotonic() - started < 2
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("sync", [True, False], ids=["sync", "async"])
+async def test_closed_port_gives_a_connection_error_quickly(sync: bool) -> None:
+    options: dict[str, Any] = {
+        "account_id": "a",
+        "api_token": "t",
+        "base_url": f"http://127.0.0.1:{closed_port()}/client/v4",
+        "timeout": {"connect": 1},
+        "max_retries": 0,
+    }
+    driver = Driver(sync, WorkersAIClient(**options) if sync else AsyncWorkersAIClient(**options))
+    started = time.monotonic()
+    with pytest.raises(APIConnectionError, match="Could not reach Workers AI"):
+        await driver.chat(HELLO)
+    with pytest.raises(APIConnectionError):
+        await driver.stream(HELLO)
+    assert time.monotonic() - started < 2
+    await driver.close()
+
+
+def test_closing_a_sync_stream_early_leaves_the_client_usable(
+    emulator: Emulator, core_client: WorkersAIClient
+) -> None:
+    stream = core_client.stream(ChatRequest(messages=[UserMessage("one two three four")]))
+    assert isinstance(next(stream), TextDelta)
+    stream.close()
+    assert core_client.chat(HELLO).text == "You said: hello"
+
+
+async def test_closing_an_async_stream_early_leaves_the_client_usable(
+    emulator: Emulator, async_core_client: AsyncWorkersAIClient
+) -> None:
+    stream = async_core_client.stream(ChatRequest(messages=[UserMessage("one two three")]))
+    assert isinstance(await stream.__anext__(), TextDelta)
+    await stream.aclose()  # type: ignore[attr-defined]
+    assert (await async_core_client.chat(HELLO)).text == "You said: hello"
+
+
+async def test_results_carry_model_request_id_usage_and_raw(
+    emulator: Emulator, driver: Driver
+) -> None:
+    result = await driver.chat(HELLO)
+    assert result.model == "@cf/mistralai/mistral-small-3.1-24b-instruct"
+    assert result.request_id
+    assert result.usage is not None
+    assert result.usage.total_tokens == result.usage.prompt_tokens + result.usage.completion_tokens
+    assert result.usage.cost_usd > 0
+    assert result.raw is not None
+    assert result.raw["success"] is True
+    events = await driver.stream(HELLO)
+    end = events[-1]
+    assert isinstance(end, StreamEnd)
+    assert end.result.usage == result.usage

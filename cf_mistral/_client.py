@@ -105,6 +105,35 @@ def _events_from_result(result: ChatResult) -> list[StreamEvent]:
     return events
 
 
+# What may follow [DONE] before the body ends: normally only the chunked terminator.
+_DRAIN_LIMIT = 64 * 1024
+
+
+def _drain(chunks: Iterator[bytes]) -> None:
+    """Read a finished stream's body to its end, so httpcore pools the connection.
+
+    Closing a response whose body is unread closes its connection: every stream would then
+    pay a new TCP connection. Runs after the last event was yielded; gives up (and lets the
+    connection close) past ``_DRAIN_LIMIT`` bytes or on any transport error.
+    """
+    received = 0
+    with contextlib.suppress(httpx.HTTPError):
+        for chunk in chunks:
+            received += len(chunk)
+            if received > _DRAIN_LIMIT:
+                return
+
+
+async def _adrain(chunks: AsyncIterator[bytes]) -> None:
+    """:func:`_drain` for an async body."""
+    received = 0
+    with contextlib.suppress(httpx.HTTPError):
+        async for chunk in chunks:
+            received += len(chunk)
+            if received > _DRAIN_LIMIT:
+                return
+
+
 @contextlib.contextmanager
 def _transport_errors(session: _StreamSession | None = None) -> Iterator[None]:
     """httpx's exceptions → ours, once, at the boundary. After a stream began: interrupted."""
@@ -315,11 +344,13 @@ class WorkersAIClient(_ClientCore):
                             response.read()
                             yield from _events_from_result(self._result(response, call, model))
                             return
-                        for chunk in response.iter_bytes():
+                        chunks = response.iter_bytes()
+                        for chunk in chunks:
                             yield from session.feed(chunk)
                             if session.finished:
                                 break
                         yield from session.finish(request_id_of(response.headers))
+                        _drain(chunks)
                         return
                     finally:
                         response.close()
@@ -405,13 +436,15 @@ class AsyncWorkersAIClient(_ClientCore):
                             for event in _events_from_result(self._result(response, call, model)):
                                 yield event
                             return
-                        async for chunk in response.aiter_bytes():
+                        chunks = response.aiter_bytes()
+                        async for chunk in chunks:
                             for event in session.feed(chunk):
                                 yield event
                             if session.finished:
                                 break
                         for event in session.finish(request_id_of(response.headers)):
                             yield event
+                        await _adrain(chunks)
                         return
                     finally:
                         await response.aclose()

@@ -351,3 +351,32 @@ def test_an_image_in_an_assistant_message_is_refused(llm: CloudflareMistral):
 
     with pytest.raises(ValueError, match="only in user and system messages"):
         llm.chat([*USER, message])
+
+
+# -- transport options reach the core ---------------------------------------------------------
+
+
+async def test_a_capacity_error_is_retried_by_the_core(make_calls: Any, emulator: Emulator):
+    from cf_mistral.emulator import Fault, FaultKind
+
+    calls = make_calls(max_retries=1)
+    emulator.fault(Fault(kind=FaultKind.capacity, retry_after=0))
+
+    response = await calls.chat(USER)
+
+    assert response.message.content == "You said: Hello there"
+    assert [r.status for r in emulator.requests] == [429, 200]
+
+
+async def test_ai_gateway_routes_through_the_gateway_url(make_calls: Any, emulator: Emulator):
+    from cf_mistral import AIGateway
+
+    gateway = AIGateway(gateway_id="my-gateway", base_url=emulator.gateway_url, cache_ttl=3600)
+    calls = make_calls(gateway=gateway)
+
+    await calls.chat(USER)
+
+    request = emulator.last_request
+    assert request.route == "gateway"
+    assert request.gateway == "my-gateway"
+    assert request.headers["cf-aig-cache-ttl"] == "3600"

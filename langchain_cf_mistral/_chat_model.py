@@ -483,6 +483,19 @@ class ChatCloudflareMistral(BaseChatModel):
             self._async_clients = {key: client}
         return client
 
+    def close(self) -> None:
+        """Close the connection pool this model opened (an injected ``http_client`` stays open)."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    async def aclose(self) -> None:
+        """Close this model's connection pools, sync and async (injected clients stay open)."""
+        self.close()
+        clients, self._async_clients = self._async_clients, {}
+        for client in clients.values():
+            await client.aclose()
+
     # -- BaseChatModel hooks -------------------------------------------------------------------
 
     def _generate(

@@ -35,7 +35,7 @@ from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import ToolSelection
 from llama_index.core.prompts import PromptTemplate
 from llama_index.core.types import PydanticProgramMode
-from pydantic import BaseModel, Field, PrivateAttr, SecretStr
+from pydantic import BaseModel, Field, PrivateAttr, SecretStr, field_serializer
 
 from cf_mistral import (
     CONTEXT_WINDOW,
@@ -246,6 +246,14 @@ class CloudflareMistral(FunctionCallingLLM):
     @classmethod
     def class_name(cls) -> str:
         return "CloudflareMistral_LLM"
+
+    @field_serializer("gateway")
+    def _gateway_without_token(self, gateway: AIGateway | str | None) -> Any:
+        # An Authenticated Gateway's token is a secret too: serialized forms leave it out
+        # (pass it again when rebuilding from to_dict / to_json).
+        if isinstance(gateway, AIGateway):
+            return gateway.model_dump(exclude={"token"}, exclude_none=True)
+        return gateway
 
     @property
     def metadata(self) -> LLMMetadata:

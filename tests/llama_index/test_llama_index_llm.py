@@ -112,6 +112,15 @@ async def test_missing_credentials_name_the_environment_variables(
         llm.chat(USER)
 
 
+def test_it_round_trips_through_json_without_secrets(make_llm: Any):
+    llm = make_llm(temperature=0.4, max_tokens=99, timeout=5)
+
+    copy = CloudflareMistral.from_json(llm.to_json())
+
+    assert copy.to_dict() == llm.to_dict()
+    assert copy.temperature == 0.4
+
+
 def test_it_survives_pickling_and_still_works(llm: CloudflareMistral, emulator: Emulator):
     llm.chat(USER)  # a live client must not stop the copy
 
@@ -180,7 +189,10 @@ async def test_the_token_never_leaves_in_serialization_events_logs_or_errors(
     make_llm: Any, emulator: Emulator, recorder: _Recorder, caplog: pytest.LogCaptureFixture
 ):
     emulator.configure(token=None)  # the emulator accepts any bearer token
-    llm = make_llm(api_token=SENTINEL, default_headers={"x-team-secret": SENTINEL})
+    from cf_mistral import AIGateway
+
+    gateway = AIGateway(gateway_id="gw", base_url=emulator.gateway_url, token=SENTINEL)
+    llm = make_llm(api_token=SENTINEL, gateway=gateway, default_headers={"x-team-secret": SENTINEL})
     caplog.set_level(logging.DEBUG)
 
     llm.chat(USER)
@@ -191,6 +203,7 @@ async def test_the_token_never_leaves_in_serialization_events_logs_or_errors(
         llm.chat(USER)
 
     assert emulator.requests[0].headers["authorization"] == f"Bearer {SENTINEL}"
+    assert emulator.requests[0].headers["cf-aig-authorization"] == f"Bearer {SENTINEL}"
     exposed = [
         llm.to_json(),
         str(llm.to_dict()),

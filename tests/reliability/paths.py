@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from langchain_core.messages import HumanMessage
+from llama_index.core.llms import ChatMessage
 
 from cf_mistral import (
     AsyncWorkersAIClient,
@@ -21,7 +24,23 @@ from cf_mistral import (
     UserMessage,
     WorkersAIClient,
 )
-from cf_mistral.emulator import Emulator
+from cf_mistral.emulator import Emulator, RecordedRequest
+
+# Imported here, once: an import inside a test would block the event loop for seconds while
+# concurrent async paths are timing their timeouts.
+_ADAPTERS: dict[str, Any] = {}
+try:
+    from langchain_cf_mistral import ChatCloudflareMistral
+
+    _ADAPTERS["langchain"] = ChatCloudflareMistral
+except ImportError as error:
+    _ADAPTERS["langchain"] = error
+try:
+    from llama_index_cf_mistral import CloudflareMistral
+
+    _ADAPTERS["llamaindex"] = CloudflareMistral
+except ImportError as error:
+    _ADAPTERS["llamaindex"] = error
 
 FRAMEWORKS = ("core", "langchain", "llamaindex")
 MODES = ("call", "stream")
@@ -67,17 +86,11 @@ class Outcome:
 
 
 def adapter_class(framework: str) -> Any:
-    """The adapter's model class; skips (naming the ImportError) when it does not import yet."""
-    try:
-        if framework == "langchain":
-            from langchain_cf_mistral import ChatCloudflareMistral
-
-            return ChatCloudflareMistral
-        from llama_index_cf_mistral import CloudflareMistral
-
-        return CloudflareMistral
-    except ImportError as error:
-        pytest.skip(f"adapter not yet available: {error}")
+    """The adapter's model class; skips (naming the ImportError) when it does not import."""
+    adapter = _ADAPTERS[framework]
+    if isinstance(adapter, ImportError):
+        pytest.skip(f"adapter not yet available: {adapter}")
+    return adapter
 
 
 def build(framework: str, connection: dict[str, Any], **options: Any) -> Any:
@@ -124,8 +137,6 @@ def _run_sync(
             else:
                 out.text = client.chat(request).text
     elif path.framework == "langchain":
-        from langchain_core.messages import HumanMessage
-
         chat = build("langchain", connection, **options)
         if path.streams:
             for chunk in chat.stream([HumanMessage(prompt)]):
@@ -133,8 +144,6 @@ def _run_sync(
         else:
             out.text = chat.invoke([HumanMessage(prompt)]).text
     else:
-        from llama_index.core.llms import ChatMessage
-
         llm = build("llamaindex", connection, **options)
         messages = [ChatMessage(role="user", content=prompt)]
         if path.streams:
@@ -157,8 +166,6 @@ async def _run_async(
             else:
                 out.text = (await client.chat(request)).text
     elif path.framework == "langchain":
-        from langchain_core.messages import HumanMessage
-
         chat = build("langchain", connection, **options)
         if path.streams:
             async for chunk in chat.astream([HumanMessage(prompt)]):
@@ -166,8 +173,6 @@ async def _run_async(
         else:
             out.text = (await chat.ainvoke([HumanMessage(prompt)])).text
     else:
-        from llama_index.core.llms import ChatMessage
-
         llm = build("llamaindex", connection, **options)
         messages = [ChatMessage(role="user", content=prompt)]
         if path.streams:
@@ -184,3 +189,37 @@ def connection_to(emulator: Emulator) -> dict[str, Any]:
         "api_token": emulator.token,
         "base_url": emulator.base_url,
     }
+
+
+async def run_on_lanes(
+    paths: Sequence[Path],
+    lanes: Sequence[Emulator],
+    arm: Callable[[Emulator], object] = lambda lane: None,
+    prompt: str = "hello world",
+    **options: Any,
+) -> list[tuple[Path, Outcome, Emulator]]:
+    """Run ``paths`` at once, each on its own emulator ('lane') first set up by ``arm``.
+
+    Faults are queued per emulator, so each path gets exactly the faults armed for it.
+    """
+    pairs = list(zip(paths, lanes[: len(paths)], strict=True))
+    for _, lane in pairs:
+        arm(lane)
+    outcomes = await asyncio.gather(
+        *(run(path, connection_to(lane), prompt, **options) for path, lane in pairs)
+    )
+    return [(path, outcome, lane) for (path, lane), outcome in zip(pairs, outcomes, strict=True)]
+
+
+def check_all(
+    results: Sequence[tuple[Path, Outcome, Emulator]],
+    check: Callable[[Outcome, list[RecordedRequest]], None],
+) -> None:
+    """Run ``check`` on every cell and report every failing cell, not only the first."""
+    failures = []
+    for path, outcome, lane in results:
+        try:
+            check(outcome, lane.requests)
+        except AssertionError as error:
+            failures.append(f"{path.id}: {error}")
+    assert not failures, "\n".join(failures)

@@ -10,7 +10,7 @@ caller gets when retries are exhausted, after exactly one request.
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +30,7 @@ from cf_mistral import (
 )
 from cf_mistral.emulator import Emulator, Fault
 
-from .paths import ALL_PATHS, Outcome, Path, connection_to, run
+from .paths import ALL_PATHS, Outcome, Path, check_all, run_on_lanes
 
 CHUNKS = ["The quick", " brown fox", " jumps over", " the lazy", " dog."]
 REPLY = "".join(CHUNKS)
@@ -39,7 +39,7 @@ RECEIVED = "".join(CHUNKS[:2])
 IDLE = 0.75
 READ = 1.5
 # What a stalled stream may take beyond the idle timeout (scheduling on a busy 2-core box).
-MARGIN = 1.0
+MARGIN = 1.5
 OPTIONS: dict[str, Any] = {"timeout": {"connect": 2.0, "read": READ, "stream_idle": IDLE}}
 
 RETRIED = "retried"
@@ -185,35 +185,21 @@ def rows(predicate: Any = lambda case: True) -> list[Any]:
     return [pytest.param(case, id=case.id) for case in CASES if predicate(case)]
 
 
-async def run_row(
-    case: Case, lanes: list[Emulator], **options: Any
-) -> list[tuple[Path, Outcome, Emulator]]:
-    """Run ``case`` on every path at once, each path on its own emulator."""
-    paths = [path for path in ALL_PATHS if path.mode in case.modes]
-    pairs = list(zip(paths, lanes[: len(paths)], strict=True))
-    for _, lane in pairs:
+def arm(case: Case) -> Callable[[Emulator], object]:
+    def arm_lane(lane: Emulator) -> None:
         lane.script(chunks=CHUNKS, repeat=0)
         lane.fault(Fault(**case.fault))
-    outcomes = await asyncio.gather(
-        *(run(path, connection_to(lane), **options, **OPTIONS) for path, lane in pairs)
-    )
-    return [(path, outcome, lane) for (path, lane), outcome in zip(pairs, outcomes, strict=True)]
+
+    return arm_lane
 
 
-def check_all(results: list[tuple[Path, Outcome, Emulator]], check: Any) -> None:
-    """Run ``check`` on every cell and report every failing cell, not only the first."""
-    failures = []
-    for path, outcome, lane in results:
-        try:
-            check(outcome, lane.requests)
-        except AssertionError as error:
-            failures.append(f"{path.id}: {error}")
-    assert not failures, "\n".join(failures)
+def paths_for(case: Case) -> list[Path]:
+    return [path for path in ALL_PATHS if path.mode in case.modes]
 
 
 @pytest.mark.parametrize("case", rows())
 async def test_fault_outcome(case: Case, lanes: list[Emulator]) -> None:
-    results = await run_row(case, lanes, max_retries=2)
+    results = await run_on_lanes(paths_for(case), lanes, arm(case), max_retries=2, **OPTIONS)
 
     def check(outcome: Outcome, seen: list[Any]) -> None:
         error = outcome.error
@@ -245,7 +231,7 @@ async def test_fault_outcome(case: Case, lanes: list[Emulator]) -> None:
 async def test_fault_with_retries_exhausted_raises_its_class(
     case: Case, lanes: list[Emulator]
 ) -> None:
-    results = await run_row(case, lanes, max_retries=0)
+    results = await run_on_lanes(paths_for(case), lanes, arm(case), max_retries=0, **OPTIONS)
 
     def check(outcome: Outcome, seen: list[Any]) -> None:
         error = outcome.error

@@ -153,10 +153,87 @@ def _core_demo(connection: dict[str, Any]) -> None:
         print(_usage_line(structured.usage))
 
 
+def _langchain_demo(connection: dict[str, Any]) -> None:
+    from langchain.agents import create_agent
+    from langchain_core.tools import tool
+
+    from langchain_cf_mistral import ChatCloudflareMistral
+
+    llm = ChatCloudflareMistral(**connection, temperature=0.2, max_tokens=256)
+    _section("LangChain: ChatCloudflareMistral.invoke")
+    reply = llm.invoke("Name one famous landmark in Paris.")
+    print(f"   {reply.content}")
+    print(f"   usage_metadata={reply.usage_metadata}")
+    print(f"   cost_usd={reply.response_metadata['cost_usd']:.7f}")
+
+    @tool
+    def weather(city: str) -> str:
+        """Current weather for a city."""
+        return get_weather(city)
+
+    @tool
+    def local_time(city: str) -> str:
+        """Local time in a city."""
+        return json.dumps({"city": city, "time": "14:05"})
+
+    _section("LangChain: create_agent with two tools")
+    agent = create_agent(llm, tools=[weather, local_time])
+    state = agent.invoke({"messages": [("user", "Use weather to check Lyon, please.")]})
+    for message in state["messages"]:
+        calls = getattr(message, "tool_calls", None)
+        detail = f"calls {[c['name'] for c in calls]}" if calls else str(message.content)[:90]
+        print(f"   {message.type:>5}: {detail}")
+
+
+def _llama_index_demo(connection: dict[str, Any]) -> None:
+    import hashlib
+    import math
+    import re
+
+    from llama_index.core import Document, VectorStoreIndex
+    from llama_index.core.embeddings import BaseEmbedding
+
+    from llama_index_cf_mistral import CloudflareMistral
+
+    class HashingEmbedding(BaseEmbedding):
+        """Offline bag-of-words embedding, so the demo needs no embedding service."""
+
+        def _vector(self, text: str) -> list[float]:
+            vector = [0.0] * 256
+            for word in re.findall(r"[a-z0-9]+", text.lower()):
+                vector[int(hashlib.sha256(word.encode()).hexdigest(), 16) % 256] += 1.0
+            norm = math.sqrt(sum(v * v for v in vector)) or 1.0
+            return [v / norm for v in vector]
+
+        def _get_text_embedding(self, text: str) -> list[float]:
+            return self._vector(text)
+
+        def _get_query_embedding(self, query: str) -> list[float]:
+            return self._vector(query)
+
+        async def _aget_query_embedding(self, query: str) -> list[float]:
+            return self._vector(query)
+
+    documents = [
+        Document(text="The ingestion service is codenamed Blueheron and ships in March."),
+        Document(text="The billing service moved to Postgres 17 last year."),
+    ]
+    index = VectorStoreIndex.from_documents(documents, embed_model=HashingEmbedding())
+    llm = CloudflareMistral(**connection, max_tokens=256)
+    _section("LlamaIndex: VectorStoreIndex.as_query_engine with CloudflareMistral")
+    response = index.as_query_engine(llm=llm, similarity_top_k=1).query(
+        "What is the codename of the ingestion service?"
+    )
+    print(f"   {' '.join(str(response).split())[:160]}...")
+    print(f"   source: {response.source_nodes[0].node.get_content()[:80]}")
+
+
 def run_demo() -> int:
     """Run every part of the demo; return the process exit code."""
     with _connection() as connection:
         _core_demo(connection)
+        _langchain_demo(connection)
+        _llama_index_demo(connection)
     print("\nDone.")
     return 0
 

@@ -21,7 +21,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     emulator.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
     emulator.add_argument("--port", type=int, default=8787, help="port (0 picks a free one)")
-    emulator.add_argument("--account-id", default="test-account", help="account id shown to clients (any account in the URL is accepted)")
+    emulator.add_argument(
+        "--account-id",
+        default="test-account",
+        help="account id shown to clients (any account in the URL is accepted)",
+    )
     emulator.add_argument(
         "--token", default="test-token", help="bearer token it requires ('' accepts any)"
     )

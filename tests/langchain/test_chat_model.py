@@ -71,11 +71,11 @@ async def test_reply_text_usage_and_metadata(run: Runner, model: ChatCloudflareM
     assert meta["cost_usd"] == pytest.approx(expected)
 
 
+@pytest.mark.parametrize("mode", ["stream", "astream"])
 async def test_stream_usage_is_reported_on_exactly_one_chunk(
-    run: Runner, model: ChatCloudflareMistral
+    mode: str, model: ChatCloudflareMistral
 ) -> None:
-    if not run.streams:
-        pytest.skip("stream-only behaviour")
+    run = Runner(mode)
     reply = await run(model, "Write me two haikus")
     with_usage = [chunk for chunk in reply.chunks if chunk.usage_metadata]
     assert len(with_usage) == 1

@@ -1,0 +1,86 @@
+"""Token counting, the public surface, and import cost."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+import types
+
+import pytest
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+
+import cf_mistral
+import langchain_cf_mistral
+from langchain_cf_mistral import ChatCloudflareMistral
+from langchain_cf_mistral import _tokens as tokens
+
+
+@pytest.fixture
+def model() -> ChatCloudflareMistral:
+    return ChatCloudflareMistral(account_id="a", api_token="t")
+
+
+def test_tekken_counts_text_offline(model: ChatCloudflareMistral) -> None:
+    encode = tokens.tekken_encoder()
+    assert encode is not None, "mistral-common is a dev dependency; its vocabulary is packaged"
+    assert model.get_num_tokens("Hello there, how are you?") == 7
+    # <s> + [INST] + "Hello there, how are you?" + [/INST]
+    assert model.get_num_tokens_from_messages([HumanMessage("Hello there, how are you?")]) == 10
+
+
+def test_prompt_count_covers_every_turn_and_tool(model: ChatCloudflareMistral) -> None:
+    history = [
+        SystemMessage("Be brief."),
+        HumanMessage("Weather in Paris?"),
+        AIMessage("", tool_calls=[{"id": "a", "name": "weather", "args": {"city": "Paris"}}]),
+        ToolMessage("sunny", tool_call_id="a"),
+    ]
+    without_tools = model.get_num_tokens_from_messages(history)
+    with_tools = model.get_num_tokens_from_messages(
+        history, tools=[{"name": "weather", "description": "d", "parameters": {"type": "object"}}]
+    )
+    assert with_tools > without_tools > model.get_num_tokens_from_messages(history[:2])
+
+
+def test_without_mistral_common_counts_four_characters_per_token(
+    model: ChatCloudflareMistral, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tokens, "tekken_encoder", lambda: None)
+    text = "x" * 41
+    assert model.get_num_tokens(text) == math.ceil(41 / 4)
+    assert model.get_num_tokens_from_messages([HumanMessage(text)]) == 1 + 2 + 11
+
+
+def test_all_is_sorted_complete_and_versioned() -> None:
+    exported = langchain_cf_mistral.__all__
+    assert exported == sorted(exported)
+    assert langchain_cf_mistral.__version__ == cf_mistral.__version__
+    public = {
+        name
+        for name, value in vars(langchain_cf_mistral).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    }
+    assert public <= set(exported)
+    for name in exported:
+        value = getattr(langchain_cf_mistral, name)
+        if isinstance(value, type):
+            assert value.__module__ == "langchain_cf_mistral"
+
+
+def test_import_adds_little_over_langchain_core_and_loads_no_heavy_module() -> None:
+    code = (
+        "import sys, time\n"
+        "from langchain_core.language_models import BaseChatModel\n"
+        "import langchain_core.messages, httpx, pydantic\n"
+        "t = time.perf_counter()\n"
+        "import langchain_cf_mistral\n"
+        "print(time.perf_counter() - t)\n"
+        "print(','.join(m for m in ('llama_index', 'mistral_common', 'langgraph', 'langchain')"
+        " if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.split("\n")
+    assert float(out[0]) < 0.3  # the budget is 0.1 s; headroom for a busy 2-core machine
+    assert out[1] == ""

@@ -9,7 +9,6 @@ Nothing is overridden. Two offline adjustments, neither touching cf-mistral:
 
 from __future__ import annotations
 
-import base64
 import struct
 import zlib
 from typing import Any
@@ -18,6 +17,7 @@ import httpx
 import pytest
 from langchain_tests.integration_tests import ChatModelIntegrationTests
 
+import cf_mistral as cf
 from cf_mistral.emulator import Emulator
 from langchain_cf_mistral import ChatCloudflareMistral
 
@@ -39,7 +39,8 @@ def _png(width: int = 8, height: int = 8) -> bytes:
     )
 
 
-PNG_BASE64 = base64.b64encode(_png()).decode()
+# A second Workers AI text model, for the per-call ``model=`` override tests.
+OTHER_MODEL = "@cf/meta/llama-3.3-70b-instruct-fp8-fast"
 
 # Emulator scripts, by standard test name: the answer each test's assertions expect.
 _JOKE = {"setup": "Why did the cat sit on the computer?", "punchline": "To watch the mouse."}
@@ -69,8 +70,10 @@ class TestChatCloudflareMistralIntegration(ChatModelIntegrationTests):
         name = request.node.originalname
         if name in ("test_image_inputs", "test_anthropic_inputs"):
             monkeypatch.setattr(httpx, "get", lambda *a, **k: httpx.Response(200, content=_png()))
-        if live_server is not None and name in _SCRIPTED:
-            live_server.script(**_SCRIPTED[name])
+        if live_server is not None:
+            live_server.configure(models=(cf.DEFAULT_MODEL, OTHER_MODEL))
+            if name in _SCRIPTED:
+                live_server.script(**_SCRIPTED[name])
 
     @property
     def chat_model_class(self) -> type[ChatCloudflareMistral]:
@@ -79,6 +82,10 @@ class TestChatCloudflareMistralIntegration(ChatModelIntegrationTests):
     @property
     def chat_model_params(self) -> dict[str, Any]:
         return {**self._connection, "timeout": 30, "max_tokens": 512}
+
+    @property
+    def model_override_value(self) -> str:
+        return OTHER_MODEL
 
     @property
     def has_tool_choice(self) -> bool:

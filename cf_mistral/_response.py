@@ -116,7 +116,11 @@ def parse_reply(body: Any, call: PreparedCall, *, model: str, request_id: str | 
         text_value: Any = message.get("content")
         wire_calls: Any = message.get("tool_calls") or []
         reported_finish = choice.get("finish_reason") or reported_finish
-    elif "response" in result or "tool_calls" in result or "usage" in result:
+    elif (
+        "response" in result or "tool_calls" in result or set(result) <= {"usage", "finish_reason"}
+    ):
+        # A usage-only result is an empty reply; usage next to keys we do not know (an async
+        # batch result's "responses") is not, and reading it as "" would drop it silently.
         text_value = result.get("response")
         wire_calls = result.get("tool_calls") or []
     else:

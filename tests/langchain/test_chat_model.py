@@ -570,3 +570,31 @@ def test_streaming_true_makes_invoke_stream(
     assert body(emulator)["stream"] is True
     assert (isinstance(reply, AIMessage) and not isinstance(reply, AIMessageChunk)) or reply.text
     assert reply.text == "You said: Hi"
+
+
+def test_ai_gateway_route_and_headers(connection: dict[str, Any], emulator: Emulator) -> None:
+    gateway = cf.AIGateway(gateway_id="my-gw", base_url=emulator.gateway_url, cache_ttl=300)
+    model = ChatCloudflareMistral(**connection, gateway=gateway)
+    assert model.invoke("Hi").text == "You said: Hi"
+    recorded = emulator.requests[-1]
+    assert recorded.route == "gateway"
+    assert recorded.gateway == "my-gw"
+    assert recorded.headers.get("cf-aig-cache-ttl") == "300"
+
+
+def test_rate_limiter_is_acquired_before_each_call(
+    make_model: Callable[..., ChatCloudflareMistral],
+) -> None:
+    from langchain_core.rate_limiters import InMemoryRateLimiter
+
+    acquired: list[bool] = []
+
+    class Counting(InMemoryRateLimiter):
+        def acquire(self, *, blocking: bool = True) -> bool:
+            acquired.append(blocking)
+            return True
+
+    model = make_model(rate_limiter=Counting())
+    model.invoke("a")
+    list(model.stream("b"))
+    assert len(acquired) == 2

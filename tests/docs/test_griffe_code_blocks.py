@@ -1,4 +1,4 @@
-"""The API reference's docstring rewriter turns RST and doctest code into fenced Markdown."""
+"""Docs build helpers: the docstring rewriter (RST, doctest code → fenced Markdown), hooks."""
 
 from __future__ import annotations
 
@@ -44,3 +44,17 @@ def test_unknown_section_of_name_value_lines_becomes_a_list_and_google_ones_stay
     assert REWRITE.open_sections(text) == (
         "**Key args**\n\n- a: first\n- b: second\n\nArgs:\n    x: kept for griffe"
     )
+
+
+def _hooks() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("docs_hooks", ROOT / "docs" / "hooks.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_included_benchmark_readme_loses_its_title_and_sits_under_the_page() -> None:
+    readme = "# Benchmarks\n\nIntro.\n\n## Results\n\n| a |\n|---|\n"
+    assert _hooks()._demote(readme) == "\nIntro.\n\n### Results\n\n| a |\n|---|\n"

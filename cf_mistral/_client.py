@@ -285,13 +285,73 @@ class _ClientCore:
 class WorkersAIClient(_ClientCore):
     """Synchronous client for Mistral Small 3.1 on Workers AI.
 
-    Example::
+    Retries what is retryable (connection errors, 408, capacity 429s, 5xx; streams only before
+    their first event), with finite timeouts everywhere, over one pooled ``httpx.Client``.
+    Picklable: a copy opens its own pool. Use it as a context manager, or call :meth:`close`.
+
+    Setup:
+        Set ``CLOUDFLARE_ACCOUNT_ID`` and ``CLOUDFLARE_API_TOKEN`` (a token with Workers AI
+        permission), or pass them.
+
+    Key init args:
+        config: a complete :class:`ClientConfig`; otherwise the keyword arguments below.
+        account_id: Cloudflare account id (env ``CLOUDFLARE_ACCOUNT_ID`` / ``CF_ACCOUNT_ID``).
+        api_token: API token (env ``CLOUDFLARE_API_TOKEN`` and aliases); kept as a secret.
+        model: Workers AI model id (default ``@cf/mistralai/mistral-small-3.1-24b-instruct``).
+        base_url: API root (env ``CLOUDFLARE_BASE_URL``, else the public API).
+        gateway: an AI Gateway id or :class:`AIGateway`.
+        timeout: seconds, a mapping or :class:`Timeouts` (finite by default).
+        max_retries: retries of retryable errors (default 2).
+        default_headers: extra headers on every request.
+        inline_remote_images: download http(s) image URLs and send them inline.
+        http_client: your own ``httpx.Client`` (proxies, transports); you close it.
+
+    Instantiate and call::
 
         from cf_mistral import ChatRequest, UserMessage, WorkersAIClient
 
-        with WorkersAIClient() as client:      # reads CLOUDFLARE_ACCOUNT_ID / _API_TOKEN
-            result = client.chat(ChatRequest(messages=[UserMessage("Hello!")]))
-            print(result.text, result.usage)
+        client = WorkersAIClient()
+        result = client.chat(
+            ChatRequest(messages=[UserMessage("Hello!")], params={"temperature": 0.2})
+        )
+        print(result.text, result.finish_reason)
+
+    Stream::
+
+        from cf_mistral import StreamEnd, TextDelta
+
+        for event in client.stream(ChatRequest(messages=[UserMessage("Tell me a story")])):
+            if isinstance(event, TextDelta):
+                print(event.text, end="")
+            elif isinstance(event, StreamEnd):
+                print(event.result.usage)
+
+    Tools (``tool_choice="required"`` or a tool name forces a call)::
+
+        from cf_mistral import ToolDefinition
+
+        weather = ToolDefinition(
+            "get_weather",
+            "Get the weather in a city.",
+            {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+        )
+        result = client.chat(
+            ChatRequest(messages=[UserMessage("Weather in Paris?")], tools=[weather])
+        )
+        print(result.tool_calls)  # (ToolCall(id='...', name='get_weather', arguments={...}),)
+
+    Structured output (constrained decoding, ``guided_json``)::
+
+        import json
+
+        schema = {"type": "object", "properties": {"name": {"type": "string"}}}
+        result = client.chat(ChatRequest(messages=[UserMessage("A city?")], response_schema=schema))
+        print(json.loads(result.text))
+
+    Usage::
+
+        print(result.usage, result.usage.cost_usd)  # tokens, and estimated US dollars
+        client.close()
     """
 
     def __init__(
@@ -381,7 +441,30 @@ class WorkersAIClient(_ClientCore):
 
 
 class AsyncWorkersAIClient(_ClientCore):
-    """Asynchronous client (native ``httpx.AsyncClient``, no threads). Same API, awaited."""
+    """Asynchronous client (native ``httpx.AsyncClient``, no threads). Same API, awaited.
+
+    Takes the same arguments as :class:`WorkersAIClient` (``http_client`` is an
+    ``httpx.AsyncClient``). An ``httpx.AsyncClient`` belongs to the event loop that first used
+    it: use one client per loop.
+
+    Example::
+
+        import asyncio
+
+        from cf_mistral import AsyncWorkersAIClient, ChatRequest, TextDelta, UserMessage
+
+
+        async def main() -> None:
+            async with AsyncWorkersAIClient() as client:
+                result = await client.chat(ChatRequest(messages=[UserMessage("Hello!")]))
+                print(result.text)
+                async for event in client.stream(ChatRequest(messages=[UserMessage("Hi")])):
+                    if isinstance(event, TextDelta):
+                        print(event.text, end="")
+
+
+        asyncio.run(main())
+    """
 
     def __init__(
         self,

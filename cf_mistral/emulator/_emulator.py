@@ -90,15 +90,23 @@ class Emulator:
     def __enter__(self) -> Emulator:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
     async def __aenter__(self) -> Emulator:
         return await asyncio.to_thread(self.start)
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await asyncio.to_thread(self.stop)
 
     @property
@@ -175,8 +183,9 @@ class Emulator:
         self._state.add_fault(fault)
         return fault
 
-    def set_fault_rate(self, rate: float, kinds: Iterable[FaultKind | str] | None = None,
-                       seed: int | None = 0) -> None:
+    def set_fault_rate(
+        self, rate: float, kinds: Iterable[FaultKind | str] | None = None, seed: int | None = 0
+    ) -> None:
         """Fail a fraction of requests (deterministic for a given ``seed``)."""
         self._state.set_fault_rate(rate, kinds, seed)
 

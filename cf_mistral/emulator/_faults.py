@@ -129,8 +129,12 @@ def error_body(code: int | None, message: str, *, variant: str = "standard") -> 
         item["code"] = code
     body: dict[str, Any]
     if variant == "auth":
-        body = {"result": None, "success": False, "errors": [{"code": code, "message": message}],
-                "messages": []}
+        body = {
+            "result": None,
+            "success": False,
+            "errors": [{"code": code, "message": message}],
+            "messages": [],
+        }
     elif variant == "short":
         body = {"success": False, "errors": [{"code": code, "message": message}]}
     elif variant == "gateway":

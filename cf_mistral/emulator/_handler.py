@@ -80,7 +80,7 @@ def _base_headers(gateway: bool) -> dict[str, str]:
 
 
 def _admin(state: State, method: str, path: str, body: bytes) -> Plan:
-    name = path[len("/__emulator/"):].strip("/")
+    name = path[len("/__emulator/") :].strip("/")
     try:
         payload: Any = json.loads(body) if body.strip() else None
     except ValueError as exc:
@@ -88,10 +88,16 @@ def _admin(state: State, method: str, path: str, body: bytes) -> Plan:
     try:
         if name == "health" and method == "GET":
             cfg = state.config
-            return _json_plan(200, {"ok": True, "models": list(cfg.models),
-                                    "account_id": cfg.account_id,
-                                    "connections_opened": state.connections_opened,
-                                    **state.pending})
+            return _json_plan(
+                200,
+                {
+                    "ok": True,
+                    "models": list(cfg.models),
+                    "account_id": cfg.account_id,
+                    "connections_opened": state.connections_opened,
+                    **state.pending,
+                },
+            )
         if name == "requests" and method == "GET":
             return _json_plan(200, {"requests": [r.to_dict() for r in state.requests]})
         if name == "requests" and method == "DELETE":
@@ -109,7 +115,7 @@ def _admin(state: State, method: str, path: str, body: bytes) -> Plan:
             return _json_plan(200, {"ok": True, "queued": len(items)})
         if name == "faults" and method == "POST":
             if not isinstance(payload, dict):
-                raise ValueError("expected a Fault or {\"rate\": ...}")
+                raise ValueError('expected a Fault or {"rate": ...}')
             if "rate" in payload:
                 state.set_fault_rate(payload["rate"], payload.get("kinds"), payload.get("seed"))
             else:
@@ -147,8 +153,12 @@ def _check_tool_ids(messages: list[dict[str, Any]], cfg: EmulatorConfig) -> None
                 value = value[-9:]
             if not (isinstance(value, str) and _ID9_RE.match(value)):
                 shown = value if isinstance(value, str) else json.dumps(value)
-                raise _Reject(400, 5006, "AiError: Bad input: Error: Tool call id was "
-                              f"{shown} but must be a-z, A-Z, 0-9, with a length of 9.")
+                raise _Reject(
+                    400,
+                    5006,
+                    "AiError: Bad input: Error: Tool call id was "
+                    f"{shown} but must be a-z, A-Z, 0-9, with a length of 9.",
+                )
 
 
 def _norm_id(value: Any, cfg: EmulatorConfig) -> Any:
@@ -170,11 +180,19 @@ def _check_roles(messages: list[dict[str, Any]], cfg: EmulatorConfig) -> None:
             has_calls = isinstance(calls, list) and len(calls) > 0
             text = message_text(msg.get("content")).strip()
             if has_calls and text:
-                raise _Reject(400, 5006, prefix + "Assistant message must have either content "
-                              "or tool_calls, but not both.")
+                raise _Reject(
+                    400,
+                    5006,
+                    prefix + "Assistant message must have either content "
+                    "or tool_calls, but not both.",
+                )
             if not has_calls and not text and msg is not messages[-1]:
-                raise _Reject(400, 5006, prefix + "Assistant message must have either content "
-                              "or tool_calls, but not none.")
+                raise _Reject(
+                    400,
+                    5006,
+                    prefix + "Assistant message must have either content "
+                    "or tool_calls, but not none.",
+                )
             if has_calls:
                 assert isinstance(calls, list)
                 pending = {_norm_id(c.get("id"), cfg) for c in calls if isinstance(c, dict)}
@@ -183,16 +201,24 @@ def _check_roles(messages: list[dict[str, Any]], cfg: EmulatorConfig) -> None:
                 raise _Reject(400, 5006, prefix + "Tool message must have a tool_call_id.")
             tid = _norm_id(msg.get("tool_call_id"), cfg)
             if tid not in pending:
-                raise _Reject(400, 5006, prefix + f"Tool message tool_call_id '{tid}' does not "
-                              "answer any earlier assistant tool call.")
+                raise _Reject(
+                    400,
+                    5006,
+                    prefix + f"Tool message tool_call_id '{tid}' does not "
+                    "answer any earlier assistant tool call.",
+                )
         previous = role if isinstance(role, str) else previous
 
 
 def _validate_native(body: Any, cfg: EmulatorConfig, model: str) -> None:
     if not isinstance(body, dict):
         if cfg.validate_schema:
-            errors = validate(body, input_schema(cfg.validate_tool_property_descriptions,
-                                           cfg.tool_id_policy != "lenient"))
+            errors = validate(
+                body,
+                input_schema(
+                    cfg.validate_tool_property_descriptions, cfg.tool_id_policy != "lenient"
+                ),
+            )
             raise _Reject(400, 5006, bad_input(errors))
         raise _Reject(400, 5006, "AiError: Bad input: Error: body must be an object")
     if "lora" in body and cfg.reject_lora:
@@ -204,8 +230,12 @@ def _validate_native(body: Any, cfg: EmulatorConfig, model: str) -> None:
         extra += [k for k in body if k not in declared_keys() and k not in extra]
     if extra:
         listed = ", ".join("/" + k for k in extra)
-        raise _Reject(400, 5006, "AiError: Bad input: Error: Additional or unevaluated "
-                      f"properties '{listed}' at '/' not allowed")
+        raise _Reject(
+            400,
+            5006,
+            "AiError: Bad input: Error: Additional or unevaluated "
+            f"properties '{listed}' at '/' not allowed",
+        )
     messages = body.get("messages")
     if isinstance(messages, list):
         for i, msg in enumerate(messages):
@@ -213,11 +243,17 @@ def _validate_native(body: Any, cfg: EmulatorConfig, model: str) -> None:
                 if not cfg.reject_null_content:
                     msg["content"] = ""
                 elif not cfg.validate_schema:
-                    raise _Reject(400, 5006, "AiError: Bad input: Error: content must not be "
-                                  f"null at '/messages/{i}/content'")
+                    raise _Reject(
+                        400,
+                        5006,
+                        "AiError: Bad input: Error: content must not be "
+                        f"null at '/messages/{i}/content'",
+                    )
     if cfg.validate_schema:
-        errors = validate(body, input_schema(cfg.validate_tool_property_descriptions,
-                                           cfg.tool_id_policy != "lenient"))
+        errors = validate(
+            body,
+            input_schema(cfg.validate_tool_property_descriptions, cfg.tool_id_policy != "lenient"),
+        )
         if errors:
             raise _Reject(400, 5006, bad_input(errors))
 
@@ -225,21 +261,30 @@ def _validate_native(body: Any, cfg: EmulatorConfig, model: str) -> None:
 def _validate_openai(body: Any) -> None:
     prefix = "AiError: Bad input: Error: "
     if not isinstance(body, dict):
-        raise _Reject(400, 5006, prefix + f"Type mismatch of '/', '{type(body).__name__}' "
-                      "not in 'object'")
+        raise _Reject(
+            400, 5006, prefix + f"Type mismatch of '/', '{type(body).__name__}' not in 'object'"
+        )
     missing = [k for k in ("model", "messages") if k not in body]
     if missing:
         names = ", ".join(f"'{k}'" for k in missing)
         raise _Reject(400, 5006, prefix + f"required properties at '/' are {names}")
     if not isinstance(body["messages"], list):
-        raise _Reject(400, 5006, prefix + "Type mismatch of '/messages', "
-                      f"'{type(body['messages']).__name__}' not in 'array'")
+        raise _Reject(
+            400,
+            5006,
+            prefix + "Type mismatch of '/messages', "
+            f"'{type(body['messages']).__name__}' not in 'array'",
+        )
     fmt = body.get("response_format")
     if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
         js = fmt.get("json_schema")
         if not isinstance(js, dict) or "name" not in js:
-            raise _Reject(400, 5006, prefix + "anyOf at '/' not met: required properties at "
-                          "'/response_format/json_schema' are 'name'")
+            raise _Reject(
+                400,
+                5006,
+                prefix + "anyOf at '/' not met: required properties at "
+                "'/response_format/json_schema' are 'name'",
+            )
 
 
 # ----------------------------------------------------------------------------------------
@@ -253,7 +298,7 @@ _PAD_SOURCE = "".join(_PAD_RNG.choices(_PAD_ALPHABET, k=8192))
 def _pad(rng: random.Random) -> str:
     """Random lowercase-alnum padding of 1-50 chars (the ``p`` field)."""
     start = rng.randrange(0, len(_PAD_SOURCE) - 50)
-    return _PAD_SOURCE[start:start + rng.randint(1, 50)]
+    return _PAD_SOURCE[start : start + rng.randint(1, 50)]
 
 
 def _native_tool_calls(reply: Reply, cfg: EmulatorConfig) -> list[dict[str, Any]]:
@@ -297,15 +342,38 @@ def _native_events(reply: Reply, cfg: EmulatorConfig) -> list[bytes]:
                 args = call.get("arguments", {})
                 text = args if isinstance(args, str) else json.dumps(args)
                 half = len(text) // 2
-                events.append(sse({"tool_calls": [{"id": _openai.tool_call_id(),
-                                                   "type": "function", "index": index,
-                                                   "function": {"name": call.get("name")}}]}))
+                events.append(
+                    sse(
+                        {
+                            "tool_calls": [
+                                {
+                                    "id": _openai.tool_call_id(),
+                                    "type": "function",
+                                    "index": index,
+                                    "function": {"name": call.get("name")},
+                                }
+                            ]
+                        }
+                    )
+                )
                 for part in (text[:half], text[half:]):
-                    events.append(sse({"tool_calls": [{"index": index,
-                                                       "function": {"arguments": part}}]}))
-                events.append(sse({"tool_calls": [{"id": None, "type": None, "index": index,
-                                                   "function": {"name": None,
-                                                                "arguments": ""}}]}))
+                    events.append(
+                        sse({"tool_calls": [{"index": index, "function": {"arguments": part}}]})
+                    )
+                events.append(
+                    sse(
+                        {
+                            "tool_calls": [
+                                {
+                                    "id": None,
+                                    "type": None,
+                                    "index": index,
+                                    "function": {"name": None, "arguments": ""},
+                                }
+                            ]
+                        }
+                    )
+                )
     else:
         noise = cfg.empty_tool_calls_noise
         padding = cfg.stream_padding
@@ -331,7 +399,7 @@ def split_sse(raw: bytes) -> list[bytes]:
             if start < len(raw):
                 blocks.append(raw[start:])
             return blocks
-        blocks.append(raw[start:end + 2])
+        blocks.append(raw[start : end + 2])
         start = end + 2
 
 
@@ -387,9 +455,19 @@ def handle(state: State, method: str, target: str, headers: dict[str, str], raw:
     except ValueError as exc:
         body, parse_error = None, str(exc)
 
-    record = RecordedRequest(method=method, path=path, route=route, headers=dict(headers),
-                             body=body, raw=raw, time=time.time(), query=query,
-                             account=account, model=model, gateway=gateway)
+    record = RecordedRequest(
+        method=method,
+        path=path,
+        route=route,
+        headers=dict(headers),
+        body=body,
+        raw=raw,
+        time=time.time(),
+        query=query,
+        account=account,
+        model=model,
+        gateway=gateway,
+    )
     state.record(record)
     plan = _plan(state, cfg, record, api, parse_error)
     if route == "gateway" and plan.status >= 400 and not plan.reset:
@@ -401,8 +479,9 @@ def handle(state: State, method: str, target: str, headers: dict[str, str], raw:
     return plan
 
 
-def _plan(state: State, cfg: EmulatorConfig, rec: RecordedRequest, api: str,
-          parse_error: str | None) -> Plan:
+def _plan(
+    state: State, cfg: EmulatorConfig, rec: RecordedRequest, api: str, parse_error: str | None
+) -> Plan:
     try:
         if rec.route == "unknown":
             raise _Reject(404, 7000, "No route for that URI", "short")
@@ -417,8 +496,9 @@ def _plan(state: State, cfg: EmulatorConfig, rec: RecordedRequest, api: str,
 
         if rec.route == "gateway":
             if cfg.gateways is not None and rec.gateway not in cfg.gateways:
-                raise _Reject(400, 2001, "Please configure AI Gateway in the Cloudflare "
-                              "dashboard", "gateway")
+                raise _Reject(
+                    400, 2001, "Please configure AI Gateway in the Cloudflare dashboard", "gateway"
+                )
             if cfg.gateway_token is not None and (
                 _bearer(rec.headers, "cf-aig-authorization") != cfg.gateway_token
             ):
@@ -479,11 +559,17 @@ def _plan(state: State, cfg: EmulatorConfig, rec: RecordedRequest, api: str,
 
 def _shape(reply: Reply, cfg: EmulatorConfig, api: str, model: str, *, stream: bool) -> Plan:
     if reply.raw_sse is not None:
-        return Plan(status=reply.status, content_type=reply.content_type or "text/event-stream",
-                    events=split_sse(reply.raw_sse))
+        return Plan(
+            status=reply.status,
+            content_type=reply.content_type or "text/event-stream",
+            events=split_sse(reply.raw_sse),
+        )
     if reply.raw_body is not None:
-        return Plan(status=reply.status, content_type=reply.content_type or "application/json",
-                    body=reply.raw_body)
+        return Plan(
+            status=reply.status,
+            content_type=reply.content_type or "application/json",
+            body=reply.raw_body,
+        )
     if api == "openai":
         if stream:
             events = [sse(c) for c in _openai.completion_chunks(reply, model)] + [DONE]
@@ -491,17 +577,35 @@ def _shape(reply: Reply, cfg: EmulatorConfig, api: str, model: str, *, stream: b
         return _json_plan(200, _openai.completion(reply, model))
     if stream:
         return Plan(content_type="text/event-stream", events=_native_events(reply, cfg))
-    return _json_plan(200, {"result": _native_result(reply, cfg), "success": True,
-                            "errors": [], "messages": []})
+    return _json_plan(
+        200, {"result": _native_result(reply, cfg), "success": True, "errors": [], "messages": []}
+    )
 
 
 def too_large_plan(state: State, method: str, target: str, headers: dict[str, str]) -> Plan:
     """413 / 3006 for a request whose Content-Length exceeds the limit (body unread)."""
     path, _, query = target.partition("?")
-    route = "gateway" if path.startswith("/v1/") else (
-        "openai" if path.endswith("/chat/completions") else "native")
-    state.record(RecordedRequest(method=method, path=unquote(path), route=route,
-                                 headers=dict(headers), body=None, raw=b"", time=time.time(),
-                                 query=query, status=413))
-    return Plan(status=413, close=True, headers=_base_headers(route == "gateway"),
-                body=error_body(3006, "Request is too large"))
+    route = (
+        "gateway"
+        if path.startswith("/v1/")
+        else ("openai" if path.endswith("/chat/completions") else "native")
+    )
+    state.record(
+        RecordedRequest(
+            method=method,
+            path=unquote(path),
+            route=route,
+            headers=dict(headers),
+            body=None,
+            raw=b"",
+            time=time.time(),
+            query=query,
+            status=413,
+        )
+    )
+    return Plan(
+        status=413,
+        close=True,
+        headers=_base_headers(route == "gateway"),
+        body=error_body(3006, "Request is too large"),
+    )

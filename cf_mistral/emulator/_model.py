@@ -153,8 +153,9 @@ class _Source:
 def _merge_all_of(schema: dict[str, Any], root: Any) -> dict[str, Any]:
     merged: dict[str, Any] = {k: v for k, v in schema.items() if k != "allOf"}
     for entry in schema["allOf"]:
-        sub = _resolve(entry["$ref"], root) if isinstance(entry, dict) and "$ref" in entry \
-            else entry
+        sub = (
+            _resolve(entry["$ref"], root) if isinstance(entry, dict) and "$ref" in entry else entry
+        )
         if not isinstance(sub, dict):
             continue
         for key, value in sub.items():
@@ -254,11 +255,18 @@ def generate_value(
         rest = {k: v for k, v in schema.items() if k != "$ref"}
         if isinstance(target, dict):
             rest = {**target, **rest}
-        return generate_value(rest, src, root=root, name=name,
-                              all_properties=all_properties, depth=depth + 1)
+        return generate_value(
+            rest, src, root=root, name=name, all_properties=all_properties, depth=depth + 1
+        )
     if "allOf" in schema:
-        return generate_value(_merge_all_of(schema, root), src, root=root, name=name,
-                              all_properties=all_properties, depth=depth + 1)
+        return generate_value(
+            _merge_all_of(schema, root),
+            src,
+            root=root,
+            name=name,
+            all_properties=all_properties,
+            depth=depth + 1,
+        )
     if "const" in schema:
         return schema["const"]
     if isinstance(schema.get("enum"), list) and schema["enum"]:
@@ -271,14 +279,16 @@ def generate_value(
     for key in ("anyOf", "oneOf"):
         branches = schema.get(key)
         if isinstance(branches, list) and branches:
-            non_null = [b for b in branches
-                        if not (isinstance(b, dict) and b.get("type") == "null")]
+            non_null = [
+                b for b in branches if not (isinstance(b, dict) and b.get("type") == "null")
+            ]
             branch = (non_null or branches)[0]
             base = {k: v for k, v in schema.items() if k not in ("anyOf", "oneOf")}
             if isinstance(branch, dict) and "$ref" not in branch:
                 branch = {**base, **branch}
-            return generate_value(branch, src, root=root, name=name,
-                                  all_properties=all_properties, depth=depth + 1)
+            return generate_value(
+                branch, src, root=root, name=name, all_properties=all_properties, depth=depth + 1
+            )
 
     stype = schema.get("type")
     if isinstance(stype, list):
@@ -301,8 +311,14 @@ def generate_value(
                 keys.append(k)
         out: dict[str, Any] = {}
         for key in keys:
-            out[key] = generate_value(props.get(key, {}), src, root=root, name=key,
-                                      all_properties=all_properties, depth=depth + 1)
+            out[key] = generate_value(
+                props.get(key, {}),
+                src,
+                root=root,
+                name=key,
+                all_properties=all_properties,
+                depth=depth + 1,
+            )
         if not out and depth == 0 and schema.get("additionalProperties", True) is not False:
             answer = src.string() or src.text.strip()[:80] or "ok"
             out["answer"] = answer
@@ -318,8 +334,9 @@ def generate_value(
         if isinstance(items, list):
             return [generate_value(s, src, root=root, name=name, depth=depth + 1) for s in items]
         return [
-            generate_value(items, src, root=root, name=name, all_properties=all_properties,
-                           depth=depth + 1)
+            generate_value(
+                items, src, root=root, name=name, all_properties=all_properties, depth=depth + 1
+            )
             for _ in range(count)
         ]
     if stype == "string":
@@ -388,8 +405,11 @@ def _named_tools(text: str, tools: _Tools) -> _Tools:
     lowered = text.lower()
     hits: list[tuple[int, str, dict[str, Any]]] = []
     for name, params in tools:
-        positions = [m.start() for f in _name_forms(name)
-                     for m in re.finditer(r"(?<!\w)" + re.escape(f) + r"(?!\w)", lowered)]
+        positions = [
+            m.start()
+            for f in _name_forms(name)
+            for m in re.finditer(r"(?<!\w)" + re.escape(f) + r"(?!\w)", lowered)
+        ]
         if positions:
             hits.append((min(positions), name, params))
     hits.sort(key=lambda h: h[0])
@@ -403,8 +423,11 @@ def _cut(pieces: list[str], max_tokens: int) -> tuple[list[str], bool]:
 
 
 def _usage(prompt: int, completion: int) -> dict[str, Any]:
-    return {"prompt_tokens": prompt, "completion_tokens": completion,
-            "total_tokens": prompt + completion}
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
 
 
 def conversation(body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -478,14 +501,20 @@ def generate_reply(
     last_text = message_text(last.get("content"))
 
     if guided is not None:
-        user_text = " ".join(message_text(m.get("content")) for m in messages
-                             if m.get("role") == "user")
+        user_text = " ".join(
+            message_text(m.get("content")) for m in messages if m.get("role") == "user"
+        )
         value = generate_value(guided if isinstance(guided, dict) else {}, user_text)
         text = json.dumps(value)
         pieces, cut = _cut(split_pieces(text), max_tokens)
-        return Reply(text="".join(pieces), pieces=pieces, json_value=value, is_json=not cut,
-                     finish_reason="length" if cut else "stop",
-                     usage=_usage(n_prompt, len(pieces) if cut else count_tokens(text)))
+        return Reply(
+            text="".join(pieces),
+            pieces=pieces,
+            json_value=value,
+            is_json=not cut,
+            finish_reason="length" if cut else "stop",
+            usage=_usage(n_prompt, len(pieces) if cut else count_tokens(text)),
+        )
 
     if tools and last.get("role") == "user":
         named = _named_tools(last_text, tools)
@@ -493,22 +522,32 @@ def generate_reply(
             exclude = tuple(f for name, _ in named for f in (name, *_name_forms(name)))
             src = _Source(last_text, exclude=exclude)
             calls = [
-                {"name": name,
-                 "arguments": generate_value(params or {"type": "object"}, src,
-                                             all_properties=False)}
+                {
+                    "name": name,
+                    "arguments": generate_value(
+                        params or {"type": "object"}, src, all_properties=False
+                    ),
+                }
                 for name, params in named
             ]
             for call in calls:
                 if not isinstance(call["arguments"], dict):
                     call["arguments"] = {}
-            return Reply(tool_calls=calls, finish_reason="tool_calls",
-                         usage=_usage(n_prompt, count_tokens(json.dumps(calls))))
+            return Reply(
+                tool_calls=calls,
+                finish_reason="tool_calls",
+                usage=_usage(n_prompt, count_tokens(json.dumps(calls))),
+            )
 
     text = _heuristic_text(messages)
     pieces, cut = _cut(split_pieces(text), max_tokens)
     completion = len(pieces) if cut else count_tokens(text)
-    return Reply(text="".join(pieces), pieces=pieces, finish_reason="length" if cut else "stop",
-                 usage=_usage(n_prompt, completion))
+    return Reply(
+        text="".join(pieces),
+        pieces=pieces,
+        finish_reason="length" if cut else "stop",
+        usage=_usage(n_prompt, completion),
+    )
 
 
 def _as_bytes(value: str | bytes | None) -> bytes | None:
@@ -528,8 +567,9 @@ def _scripted(script: ScriptedReply, n_prompt: int, max_tokens: int) -> Reply:
     elif script.raw_result is not None:
         reply.raw_result = script.raw_result
     elif script.tool_calls is not None:
-        calls = [{"name": c.get("name"), "arguments": c.get("arguments", {})}
-                 for c in script.tool_calls]
+        calls = [
+            {"name": c.get("name"), "arguments": c.get("arguments", {})} for c in script.tool_calls
+        ]
         reply.tool_calls = calls
         reply.finish_reason = "tool_calls"
         reply.usage = _usage(n_prompt, count_tokens(json.dumps(calls)))

@@ -21,12 +21,16 @@ def _tool_calls(reply: Reply) -> list[dict[str, Any]]:
     out = []
     for call in reply.tool_calls or []:
         args = call.get("arguments", {})
-        out.append({
-            "id": tool_call_id(),
-            "type": "function",
-            "function": {"name": call.get("name"),
-                         "arguments": args if isinstance(args, str) else json.dumps(args)},
-        })
+        out.append(
+            {
+                "id": tool_call_id(),
+                "type": "function",
+                "function": {
+                    "name": call.get("name"),
+                    "arguments": args if isinstance(args, str) else json.dumps(args),
+                },
+            }
+        )
     return out
 
 
@@ -57,8 +61,9 @@ def completion(reply: Reply, model: str) -> dict[str, Any]:
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "message": message, "logprobs": None,
-                     "finish_reason": reply.finish_reason}],
+        "choices": [
+            {"index": 0, "message": message, "logprobs": None, "finish_reason": reply.finish_reason}
+        ],
         "usage": reply.usage,
     }
 
@@ -69,21 +74,42 @@ def completion_chunks(reply: Reply, model: str) -> Iterator[dict[str, Any]]:
     created = int(time.time())
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-        return {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-                "choices": [{"index": 0, "delta": delta, "logprobs": None,
-                             "finish_reason": finish}]}
+        return {
+            "id": cid,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        }
 
     yield chunk({"role": "assistant", "content": ""})
     if reply.tool_calls:
         for index, call in enumerate(_tool_calls(reply)):
             fn = call["function"]
-            yield chunk({"tool_calls": [{"index": index, "id": call["id"], "type": "function",
-                                         "function": {"name": fn["name"], "arguments": ""}}]})
-            yield chunk({"tool_calls": [{"index": index,
-                                         "function": {"arguments": fn["arguments"]}}]})
+            yield chunk(
+                {
+                    "tool_calls": [
+                        {
+                            "index": index,
+                            "id": call["id"],
+                            "type": "function",
+                            "function": {"name": fn["name"], "arguments": ""},
+                        }
+                    ]
+                }
+            )
+            yield chunk(
+                {"tool_calls": [{"index": index, "function": {"arguments": fn["arguments"]}}]}
+            )
     else:
         for piece in reply.pieces:
             yield chunk({"content": piece})
     yield chunk({}, reply.finish_reason)
-    yield {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-           "choices": [], "usage": reply.usage}
+    yield {
+        "id": cid,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [],
+        "usage": reply.usage,
+    }

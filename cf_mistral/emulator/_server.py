@@ -42,8 +42,9 @@ class Server:
         self.port = 0
 
     async def start(self, host: str, port: int) -> int:
-        self._server = await asyncio.start_server(self._connection, host, port,
-                                                  reuse_address=True, backlog=512)
+        self._server = await asyncio.start_server(
+            self._connection, host, port, reuse_address=True, backlog=512
+        )
         sock = self._server.sockets[0]
         self.port = int(sock.getsockname()[1])
         return self.port
@@ -64,8 +65,7 @@ class Server:
             self._server = None
 
     # -- connection loop -------------------------------------------------------------
-    async def _connection(self, reader: asyncio.StreamReader,
-                          writer: asyncio.StreamWriter) -> None:
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)
@@ -96,8 +96,9 @@ class Server:
                 continue
             return event
 
-    async def _one_request(self, conn: h11.Connection, reader: asyncio.StreamReader,
-                           writer: asyncio.StreamWriter) -> bool:
+    async def _one_request(
+        self, conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> bool:
         try:
             event = await self._next_event(conn, reader)
         except h11.RemoteProtocolError:
@@ -112,8 +113,9 @@ class Server:
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > limit and not target.startswith("/__emulator/"):
             # answer without reading the body, then close
-            await self._send_simple(conn, writer, too_large_plan(self.state, method, target,
-                                                                 headers))
+            await self._send_simple(
+                conn, writer, too_large_plan(self.state, method, target, headers)
+            )
             return False
         chunks: list[bytes] = []
         size = 0
@@ -154,13 +156,15 @@ class Server:
             headers.append(("connection", "close"))
         return headers
 
-    async def _send_simple(self, conn: h11.Connection, writer: asyncio.StreamWriter,
-                           plan: Plan) -> bool:
+    async def _send_simple(
+        self, conn: h11.Connection, writer: asyncio.StreamWriter, plan: Plan
+    ) -> bool:
         fault = plan.fault
         body = plan.body
         headers = self._header_list(plan, {"content-length": str(len(body))})
-        head = conn.send(h11.Response(status_code=plan.status, headers=headers,
-                                      reason=_reason(plan.status)))
+        head = conn.send(
+            h11.Response(status_code=plan.status, headers=headers, reason=_reason(plan.status))
+        )
         assert head is not None
         if fault is not None and fault.kind in (FaultKind.truncated_stream, FaultKind.stall):
             half = len(body) // 2
@@ -172,14 +176,16 @@ class Server:
             await asyncio.sleep(fault.stall_seconds)
             body = body[half:]
             head = b""
-        out = head + (conn.send(h11.Data(data=body)) or b"") + (
-            conn.send(h11.EndOfMessage()) or b"")
+        out = (
+            head + (conn.send(h11.Data(data=body)) or b"") + (conn.send(h11.EndOfMessage()) or b"")
+        )
         writer.write(out)
         await writer.drain()
         return not plan.close
 
-    async def _send_stream(self, conn: h11.Connection, writer: asyncio.StreamWriter,
-                           plan: Plan) -> bool:
+    async def _send_stream(
+        self, conn: h11.Connection, writer: asyncio.StreamWriter, plan: Plan
+    ) -> bool:
         events = list(plan.events or [])
         fault = plan.fault
         stop_after: int | None = None  # send only events[:stop_after], then end
@@ -188,8 +194,11 @@ class Server:
         if fault is not None:
             n = max(0, fault.after_events)
             if fault.kind is FaultKind.truncated_stream:
-                last = len(events) - 1 if events and events[-1].startswith(b"data: [DONE]") \
+                last = (
+                    len(events) - 1
+                    if events and events[-1].startswith(b"data: [DONE]")
                     else len(events)
+                )
                 stop_after = min(n, last)
                 clean_end = fault.clean_close
             elif fault.kind is FaultKind.stall:
@@ -206,8 +215,9 @@ class Server:
             events = events[:stop_after]
 
         headers = self._header_list(plan, {})
-        head = conn.send(h11.Response(status_code=plan.status, headers=headers,
-                                      reason=_reason(plan.status)))
+        head = conn.send(
+            h11.Response(status_code=plan.status, headers=headers, reason=_reason(plan.status))
+        )
         assert head is not None
         writer.write(head)
         if stall_at is not None:
@@ -228,8 +238,9 @@ class Server:
         return not plan.close
 
     @staticmethod
-    async def _write_events(conn: h11.Connection, writer: asyncio.StreamWriter,
-                            events: list[bytes], interval: float) -> None:
+    async def _write_events(
+        conn: h11.Connection, writer: asyncio.StreamWriter, events: list[bytes], interval: float
+    ) -> None:
         if interval > 0:
             for i, event in enumerate(events):
                 if i:
@@ -249,4 +260,3 @@ class Server:
         if batch:
             writer.write(conn.send(h11.Data(data=b"".join(batch))) or b"")
             await writer.drain()
-

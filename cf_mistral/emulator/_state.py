@@ -64,8 +64,9 @@ class State:
         with self._lock:
             self._faults.append(fault)
 
-    def set_fault_rate(self, rate: float, kinds: Iterable[FaultKind | str] | None,
-                       seed: int | None) -> None:
+    def set_fault_rate(
+        self, rate: float, kinds: Iterable[FaultKind | str] | None, seed: int | None
+    ) -> None:
         with self._lock:
             self._rate = float(rate)
             self._rate_kinds = tuple(FaultKind(k) for k in (kinds or DEFAULT_RATE_KINDS))

@@ -106,8 +106,7 @@ def _errors(inst: Any, schema: Any, path: str, root: Any) -> list[str]:
     if "const" in schema and inst != schema["const"]:
         out.append(f"Value at '{path}' does not match const {json.dumps(schema['const'])}")
     if "enum" in schema and inst not in schema["enum"]:
-        out.append(f"Value at '{path}' is not one of the enum values "
-                   f"{json.dumps(schema['enum'])}")
+        out.append(f"Value at '{path}' is not one of the enum values {json.dumps(schema['enum'])}")
 
     if "oneOf" in schema:
         branch_errors: list[str] = []
@@ -206,15 +205,18 @@ def _errors(inst: Any, schema: Any, path: str, root: Any) -> list[str]:
 
     elif isinstance(inst, (int, float)) and not isinstance(inst, bool):
         if "minimum" in schema and inst < schema["minimum"]:
-            out.append(f"Value {_fmt_num(inst)} at '{path}' is less than minimum "
-                       f"{_fmt_num(schema['minimum'])}")
+            out.append(
+                f"Value {_fmt_num(inst)} at '{path}' is less than minimum "
+                f"{_fmt_num(schema['minimum'])}"
+            )
         if "maximum" in schema and inst > schema["maximum"]:
-            out.append(f"Value {_fmt_num(inst)} at '{path}' is greater than maximum "
-                       f"{_fmt_num(schema['maximum'])}")
+            out.append(
+                f"Value {_fmt_num(inst)} at '{path}' is greater than maximum "
+                f"{_fmt_num(schema['maximum'])}"
+            )
         exmin = schema.get("exclusiveMinimum")
         if isinstance(exmin, (int, float)) and not isinstance(exmin, bool) and inst <= exmin:
-            out.append(f"Value {_fmt_num(inst)} at '{path}' is not greater than "
-                       f"{_fmt_num(exmin)}")
+            out.append(f"Value {_fmt_num(inst)} at '{path}' is not greater than {_fmt_num(exmin)}")
         exmax = schema.get("exclusiveMaximum")
         if isinstance(exmax, (int, float)) and not isinstance(exmax, bool) and inst >= exmax:
             out.append(f"Value {_fmt_num(inst)} at '{path}' is not less than {_fmt_num(exmax)}")
@@ -254,8 +256,9 @@ def _strip_property_requirements(schema: dict[str, Any]) -> None:
 
 
 @functools.lru_cache(maxsize=4)
-def input_schema(strict_tool_properties: bool = False,
-                 tool_id_pattern: bool = True) -> dict[str, Any]:
+def input_schema(
+    strict_tool_properties: bool = False, tool_id_pattern: bool = True
+) -> dict[str, Any]:
     """The model's input schema; without ``strict_tool_properties`` tool parameter
     properties need not each declare ``type`` and ``description``; without
     ``tool_id_pattern`` the (unanchored) ``tool_call_id`` pattern is dropped."""

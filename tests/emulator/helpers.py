@@ -18,7 +18,7 @@ def chat(*texts: str, **extra: Any) -> dict[str, Any]:
 
 def sse_data(text: str) -> list[str]:
     """The payloads of every ``data:`` line, in order."""
-    return [line[len("data: "):] for line in text.split("\n") if line.startswith("data: ")]
+    return [line[len("data: ") :] for line in text.split("\n") if line.startswith("data: ")]
 
 
 def sse_json(text: str) -> list[Any]:
@@ -35,8 +35,7 @@ WEATHER_TOOL = {
             "type": "object",
             "properties": {
                 "city": {"type": "string", "description": "City name"},
-                "days": {"type": "integer", "description": "Days", "minimum": 1,
-                         "maximum": 7},
+                "days": {"type": "integer", "description": "Days", "minimum": 1, "maximum": 7},
             },
             "required": ["city", "days"],
         },

@@ -21,8 +21,10 @@ def test_capacity_with_retry_after(emulator: Emulator, client: httpx.Client) -> 
     r = post(emulator, client)
     assert r.status_code == 429
     assert r.headers["retry-after"] == "1"
-    assert r.json() == {"success": False, "errors": [
-        {"code": 3040, "message": "Capacity temporarily exceeded, please try again."}]}
+    assert r.json() == {
+        "success": False,
+        "errors": [{"code": 3040, "message": "Capacity temporarily exceeded, please try again."}],
+    }
     assert post(emulator, client).status_code == 200  # consumed
 
 
@@ -42,8 +44,9 @@ def test_quota(emulator: Emulator, client: httpx.Client) -> None:
     assert list(body) == ["errors", "success", "result", "messages"]
     err = body["errors"][0]
     assert err["code"] == 4006
-    assert err["message"].startswith("AiError: AiError: you have used up your daily free "
-                                     "allocation of 10,000 neurons")
+    assert err["message"].startswith(
+        "AiError: AiError: you have used up your daily free allocation of 10,000 neurons"
+    )
 
 
 def test_timeout(emulator: Emulator, client: httpx.Client) -> None:
@@ -72,11 +75,17 @@ def test_html_error(emulator: Emulator, client: httpx.Client) -> None:
     assert "cloudflare" in r.text
 
 
-@pytest.mark.parametrize(("kind", "status", "code"), [
-    (FaultKind.bad_request, 400, 5006), (FaultKind.auth, 401, 10000),
-    (FaultKind.too_large, 413, 3006)])
-def test_simple_error_kinds(emulator: Emulator, client: httpx.Client, kind: FaultKind,
-                            status: int, code: int) -> None:
+@pytest.mark.parametrize(
+    ("kind", "status", "code"),
+    [
+        (FaultKind.bad_request, 400, 5006),
+        (FaultKind.auth, 401, 10000),
+        (FaultKind.too_large, 413, 3006),
+    ],
+)
+def test_simple_error_kinds(
+    emulator: Emulator, client: httpx.Client, kind: FaultKind, status: int, code: int
+) -> None:
     emulator.fault(kind)
     r = post(emulator, client)
     assert r.status_code == status
@@ -84,8 +93,9 @@ def test_simple_error_kinds(emulator: Emulator, client: httpx.Client, kind: Faul
 
 
 def test_overrides(emulator: Emulator, client: httpx.Client) -> None:
-    emulator.fault(Fault(kind=FaultKind.capacity, status=503, code=1234, message="custom",
-                         retry_after=2.5))
+    emulator.fault(
+        Fault(kind=FaultKind.capacity, status=503, code=1234, message="custom", retry_after=2.5)
+    )
     r = post(emulator, client)
     assert r.status_code == 503
     assert r.headers["retry-after"] == "2.5"
@@ -112,8 +122,9 @@ def test_truncated_stream(emulator: Emulator, client: httpx.Client) -> None:
     statuses: list[int] = []
 
     def consume() -> None:
-        with client.stream("POST", emulator.run_url(),
-                           json=chat("Hello there friend", stream=True)) as r:
+        with client.stream(
+            "POST", emulator.run_url(), json=chat("Hello there friend", stream=True)
+        ) as r:
             statuses.append(r.status_code)
             received.extend(r.iter_bytes())
 
@@ -138,8 +149,9 @@ def test_stall(emulator: Emulator, client: httpx.Client) -> None:
     emulator.fault(Fault(kind=FaultKind.stall, after_events=2, stall_seconds=0.5))
     times: list[float] = []
     start = time.perf_counter()
-    with client.stream("POST", emulator.run_url(),
-                       json=chat("Hello there friend", stream=True)) as r:
+    with client.stream(
+        "POST", emulator.run_url(), json=chat("Hello there friend", stream=True)
+    ) as r:
         for line in r.iter_lines():
             if line.startswith("data: "):
                 times.append(time.perf_counter() - start)
@@ -150,9 +162,15 @@ def test_stall(emulator: Emulator, client: httpx.Client) -> None:
 
 def test_stall_read_timeout(emulator: Emulator, client: httpx.Client) -> None:
     emulator.fault(Fault(kind=FaultKind.stall, after_events=1, stall_seconds=1.0))
-    with pytest.raises(httpx.ReadTimeout), client.stream(
-            "POST", emulator.run_url(), json=chat("Hello there friend", stream=True),
-            timeout=httpx.Timeout(5, read=0.3)) as r:
+    with (
+        pytest.raises(httpx.ReadTimeout),
+        client.stream(
+            "POST",
+            emulator.run_url(),
+            json=chat("Hello there friend", stream=True),
+            timeout=httpx.Timeout(5, read=0.3),
+        ) as r,
+    ):
         for _ in r.iter_bytes():
             pass
 
@@ -169,8 +187,9 @@ def test_inband_error(emulator: Emulator, client: httpx.Client) -> None:
     emulator.fault(Fault(kind=FaultKind.inband_error, after_events=2))
     r = post(emulator, client, stream=True)
     assert r.status_code == 200
-    assert sse_data(r.text)[2] == ('{"errors":[{"code":3040,"message":"Capacity temporarily '
-                                   'exceeded, please try again."}]}')
+    assert sse_data(r.text)[2] == (
+        '{"errors":[{"code":3040,"message":"Capacity temporarily exceeded, please try again."}]}'
+    )
     assert "[DONE]" not in r.text
 
 

@@ -50,8 +50,9 @@ def test_prompt_form(emulator: Emulator, client: httpx.Client) -> None:
 
 def test_model_in_body_form(emulator: Emulator, client: httpx.Client) -> None:
     url = f"{emulator.base_url}/accounts/{emulator.account_id}/ai/run"
-    r = client.post(url, json={"model": MODEL, "input": chat("hey")},
-                    headers={"cf-aig-gateway-id": "gw1"})
+    r = client.post(
+        url, json={"model": MODEL, "input": chat("hey")}, headers={"cf-aig-gateway-id": "gw1"}
+    )
     assert r.status_code == 200
     assert r.json()["result"]["response"] == "You said: hey"
     assert emulator.last_request is not None
@@ -60,8 +61,12 @@ def test_model_in_body_form(emulator: Emulator, client: httpx.Client) -> None:
 
 
 def test_auth_missing_and_wrong(emulator: Emulator) -> None:
-    expected = {"result": None, "success": False,
-                "errors": [{"code": 10000, "message": "Authentication error"}], "messages": []}
+    expected = {
+        "result": None,
+        "success": False,
+        "errors": [{"code": 10000, "message": "Authentication error"}],
+        "messages": [],
+    }
     for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic x"}):
         r = httpx.post(emulator.run_url(), json=chat("hi"), headers=headers)
         assert r.status_code == 401
@@ -80,8 +85,7 @@ def test_unknown_model(emulator: Emulator, client: httpx.Client) -> None:
     r = client.post(emulator.run_url("@cf/meta/llama-3.1-8b-instruct"), json=chat("hi"))
     assert r.status_code == 400
     err = r.json()["errors"][0]
-    assert err == {"message": "No such model @cf/meta/llama-3.1-8b-instruct or task",
-                   "code": 5007}
+    assert err == {"message": "No such model @cf/meta/llama-3.1-8b-instruct or task", "code": 5007}
 
 
 def test_extra_models_configurable(emulator: Emulator, client: httpx.Client) -> None:
@@ -130,8 +134,12 @@ def test_openai_stream(emulator: Emulator, client: httpx.Client) -> None:
 def test_openai_tool_calls(emulator: Emulator, client: httpx.Client) -> None:
     from .helpers import WEATHER_TOOL
 
-    body = {"model": MODEL, "tools": [WEATHER_TOOL], "tool_choice": "auto",
-            **chat("Use get_weather for Paris over 3 days")}
+    body = {
+        "model": MODEL,
+        "tools": [WEATHER_TOOL],
+        "tool_choice": "auto",
+        **chat("Use get_weather for Paris over 3 days"),
+    }
     msg = client.post(emulator.openai_url, json=body).json()["choices"][0]
     assert msg["finish_reason"] == "tool_calls"
     call = msg["message"]["tool_calls"][0]
@@ -154,9 +162,14 @@ def test_openai_errors(emulator: Emulator, client: httpx.Client) -> None:
     r = client.post(emulator.openai_url, json=chat("x"))
     assert r.status_code == 400
     assert "required properties at '/' are 'model'" in r.json()["errors"][0]["message"]
-    r = client.post(emulator.openai_url, json={
-        "model": MODEL, **chat("x"),
-        "response_format": {"type": "json_schema", "json_schema": {"type": "object"}}})
+    r = client.post(
+        emulator.openai_url,
+        json={
+            "model": MODEL,
+            **chat("x"),
+            "response_format": {"type": "json_schema", "json_schema": {"type": "object"}},
+        },
+    )
     assert r.status_code == 400
     assert "'/response_format/json_schema' are 'name'" in r.json()["errors"][0]["message"]
 
@@ -196,8 +209,9 @@ def test_gateway_unknown(emulator: Emulator, client: httpx.Client) -> None:
 
 
 def test_request_recording(emulator: Emulator, client: httpx.Client) -> None:
-    client.post(emulator.run_url() + "?tags=a", json=chat("one"),
-                headers={"x-session-affinity": "s1"})
+    client.post(
+        emulator.run_url() + "?tags=a", json=chat("one"), headers={"x-session-affinity": "s1"}
+    )
     client.post(emulator.run_url(), json=chat("two"))
     reqs = emulator.requests
     assert len(reqs) == 2

@@ -34,8 +34,10 @@ def test_stream_shape(emulator: Emulator, client: httpx.Client) -> None:
     assert all(list(e) == ["response", "p"] for e in texts)
     assert all(re.fullmatch(r"[a-z0-9]{1,50}", e["p"]) for e in texts)
     assert "".join(e["response"] for e in texts) == "You said: Hello there"
-    assert events[-1] == {"response": "", "usage": {
-        "prompt_tokens": 2, "completion_tokens": 5, "total_tokens": 7}}
+    assert events[-1] == {
+        "response": "",
+        "usage": {"prompt_tokens": 2, "completion_tokens": 5, "total_tokens": 7},
+    }
 
 
 def test_stream_usage_matches_non_stream(emulator: Emulator, client: httpx.Client) -> None:
@@ -67,8 +69,10 @@ def test_latency(emulator: Emulator, client: httpx.Client) -> None:
 def test_stream_tool_call_flat(emulator: Emulator, client: httpx.Client) -> None:
     r = stream(emulator, client, chat("Use get_weather for Paris, 2 days", tools=[WEATHER_TOOL]))
     events = sse_json(r.text)
-    assert events[0] == {"response": "", "tool_calls": [
-        {"name": "get_weather", "arguments": {"city": "Paris", "days": 2}}]}
+    assert events[0] == {
+        "response": "",
+        "tool_calls": [{"name": "get_weather", "arguments": {"city": "Paris", "days": 2}}],
+    }
     assert list(events[1]) == ["response", "usage"]
     assert sse_data(r.text)[-1] == "[DONE]"
 
@@ -84,14 +88,18 @@ def test_stream_tool_call_openai_delta(emulator: Emulator, client: httpx.Client)
     assert re.fullmatch(r"chatcmpl-tool-[0-9a-f]{32}", head["id"])
     args = "".join(e["tool_calls"][0]["function"]["arguments"] for e in events[1:3])
     assert json.loads(args) == {"city": "Paris", "days": 2}
-    assert events[3] == {"tool_calls": [{"id": None, "type": None, "index": 0,
-                                         "function": {"name": None, "arguments": ""}}]}
+    assert events[3] == {
+        "tool_calls": [
+            {"id": None, "type": None, "index": 0, "function": {"name": None, "arguments": ""}}
+        ]
+    }
     assert "usage" in events[4]
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in RECORDINGS.glob("*.sse")))
-def test_raw_sse_replays_recordings_byte_for_byte(emulator: Emulator, client: httpx.Client,
-                                                  name: str) -> None:
+def test_raw_sse_replays_recordings_byte_for_byte(
+    emulator: Emulator, client: httpx.Client, name: str
+) -> None:
     raw = (RECORDINGS / name).read_bytes()
     emulator.script(ScriptedReply(raw_sse=raw.decode()))
     r = stream(emulator, client, chat("x"))

@@ -45,6 +45,15 @@ class SSEDecoder:
                 chunk = chunk[1:]
         buffer = self._buffer
         buffer += chunk
+        if b"\r" not in buffer:
+            # The usual case, LF-only line ends: split in C rather than line by line in Python
+            # (a 2,000-event stream is 4,000 lines; this is most of the decoder's time).
+            end = buffer.rfind(b"\n")
+            if end >= 0:
+                for line in bytes(buffer[:end]).split(b"\n"):
+                    self._line(line, events)
+                del buffer[: end + 1]
+            return self._checked(events)
         start = 0
         length = len(buffer)
         while start < length:
@@ -65,7 +74,10 @@ class SSEDecoder:
             self._line(bytes(buffer[start:end]), events)
             start = next_start
         del buffer[:start]
-        if len(buffer) > MAX_EVENT_BYTES:
+        return self._checked(events)
+
+    def _checked(self, events: list[str]) -> list[str]:
+        if len(self._buffer) > MAX_EVENT_BYTES:
             raise StreamInterruptedError(
                 f"A stream line exceeded {MAX_EVENT_BYTES} bytes without ending; this is not a "
                 "Workers AI event stream."
@@ -95,6 +107,10 @@ class SSEDecoder:
                 events.append("\n".join(self._data))
                 self._data = []
                 self._has_data = False
+            return
+        if raw[:6] == b"data: ":  # nearly every line: skip the general field parsing
+            self._data.append(raw[6:].decode("utf-8", errors="replace"))
+            self._has_data = True
             return
         line = raw.decode("utf-8", errors="replace")
         if line[0] == ":":

@@ -106,7 +106,7 @@ class StreamAccumulator:
             raise self._interrupted(
                 f"Workers AI sent a malformed stream event: {payload[:120]!r}"
             ) from None
-        if not isinstance(event, Mapping):
+        if not isinstance(event, dict):  # json.loads makes a dict of every JSON object
             raise self._interrupted(
                 f"Workers AI sent a stream event that is not an object: {payload[:120]!r}"
             )
@@ -123,14 +123,18 @@ class StreamAccumulator:
         if "choices" in event:
             self._read_choices(event, out)
         else:
+            # Checked before calling out: this runs once per event, thousands of times a reply.
             if "response" in event:
                 self._on_text(response_text(event["response"]), out)
-            self._read_tool_calls(event.get("tool_calls"), out)
+            tool_calls = event.get("tool_calls")
+            if tool_calls:
+                self._read_tool_calls(tool_calls, out)
             if event.get("finish_reason"):
                 self._reported_finish = event["finish_reason"]
-            usage = parse_usage(event.get("usage"))
-            if usage is not None:
-                self._terminal_usage = usage
+            if event.get("usage") is not None:
+                usage = parse_usage(event["usage"])
+                if usage is not None:
+                    self._terminal_usage = usage
         if out:
             self.emitted = True
         return out

@@ -93,7 +93,10 @@ def salvage_leaked_tool_calls(text: str, declared: Iterable[str]) -> list[tuple[
     items = value if isinstance(value, list) else [value]
     calls: list[tuple[str, Any]] = []
     for item in items:
-        if not isinstance(item, Mapping) or item.get("name") not in names:
+        # The name may be any JSON value (a list is unhashable): only a declared string counts.
+        if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
+            return None
+        if item["name"] not in names:
             return None
         if "arguments" in item:
             arguments = item["arguments"]

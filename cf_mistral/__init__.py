@@ -40,6 +40,7 @@ from cf_mistral._schema import (
     DEFAULT_MAX_TOKENS,
     DEFAULT_MODEL,
     MODEL_INPUT_KEYS,
+    SAMPLING_PARAMETERS,
     check_sampling_params,
 )
 from cf_mistral._sse import SSEDecoder
@@ -73,6 +74,7 @@ __all__ = [
     "DEFAULT_MAX_TOKENS",
     "DEFAULT_MODEL",
     "MODEL_INPUT_KEYS",
+    "SAMPLING_PARAMETERS",
     "AIGateway",
     "APIConnectionError",
     "APIStatusError",

@@ -21,7 +21,12 @@ from cf_mistral._conversation import check_conversation
 from cf_mistral._errors import InvalidRequestError
 from cf_mistral._forced import ForcedToolPlan, plan_forced_tool_call
 from cf_mistral._images import check_data_url, is_remote_url
-from cf_mistral._schema import DEFAULT_MAX_TOKENS, MODEL_INPUT_KEYS, check_sampling_params
+from cf_mistral._schema import (
+    DEFAULT_MAX_TOKENS,
+    MODEL_INPUT_KEYS,
+    SAMPLING_PARAMETERS,
+    check_sampling_params,
+)
 from cf_mistral._tool_ids import to_mistral_tool_call_id
 from cf_mistral._types import (
     AssistantMessage,
@@ -144,7 +149,7 @@ def _check_params(params: Mapping[str, Any]) -> dict[str, Any]:
                 f"{key!r} cannot be passed as a parameter: use {_STRUCTURAL_KEYS[key]}."
             )
         if key not in MODEL_INPUT_KEYS:
-            allowed = ", ".join(sorted(MODEL_INPUT_KEYS - set(_STRUCTURAL_KEYS) - {"functions"}))
+            allowed = ", ".join(SAMPLING_PARAMETERS)
             hint = (
                 " Workers AI has no stop parameter: pass stop sequences as stop=[...], which "
                 "the client applies."

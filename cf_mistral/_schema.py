@@ -15,7 +15,9 @@ __all__ = [
     "DEFAULT_MAX_TOKENS",
     "DEFAULT_MODEL",
     "MODEL_INPUT_KEYS",
+    "SAMPLING_PARAMETERS",
     "SAMPLING_RANGES",
+    "STRUCTURAL_KEYS",
     "check_sampling_params",
     "model_schema",
 ]
@@ -54,6 +56,14 @@ SAMPLING_RANGES: dict[str, tuple[float, float, bool]] = {
 
 # Every top-level key the published schema declares (both the prompt and the messages forms).
 MODEL_INPUT_KEYS: frozenset[str] = frozenset(_input_properties())
+# The keys the core builds from a ChatRequest's structure, never passed as plain parameters.
+STRUCTURAL_KEYS: frozenset[str] = frozenset(
+    {"messages", "prompt", "raw", "stream", "tools", "functions", "guided_json"}
+)
+# The rest: the sampling parameters, in the schema's order. Adapters expose each as a field.
+SAMPLING_PARAMETERS: tuple[str, ...] = tuple(
+    name for name in _input_properties() if name not in STRUCTURAL_KEYS
+)
 
 
 def _format_bound(value: float) -> str:

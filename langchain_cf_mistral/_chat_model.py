@@ -48,20 +48,10 @@ from langchain_cf_mistral._messages import (
 
 __all__ = ["ChatCloudflareMistral"]
 
-# Sampling parameters with their own field; sent under these (wire) names.
-_SAMPLING_FIELDS = (
-    "temperature",
-    "max_tokens",
-    "top_p",
-    "top_k",
-    "seed",
-    "repetition_penalty",
-    "frequency_penalty",
-    "presence_penalty",
-)
-# Wire keys the core builds from structured inputs; never accepted as model_kwargs.
-_STRUCTURAL_KEYS = frozenset({"messages", "prompt", "raw", "stream", "tools", "functions"})
-_MODEL_KWARG_KEYS = cf.MODEL_INPUT_KEYS - _STRUCTURAL_KEYS - {"guided_json"}
+# Sampling parameters have their own fields, under their wire names; model_kwargs may carry
+# only keys of the model's schema that the core does not build from structure.
+_SAMPLING_FIELDS = cf.SAMPLING_PARAMETERS
+_MODEL_KWARG_KEYS = frozenset(cf.SAMPLING_PARAMETERS)
 # Per-call keyword arguments the adapter understands (besides sampling parameters).
 _CALL_KWARGS = frozenset(
     {"tools", "tool_choice", "response_format", "parallel_tool_calls", "model", "stop"}

@@ -41,7 +41,7 @@ from cf_mistral import (
     CONTEXT_WINDOW,
     DEFAULT_MAX_TOKENS,
     DEFAULT_MODEL,
-    MODEL_INPUT_KEYS,
+    SAMPLING_PARAMETERS,
     AIGateway,
     AsyncWorkersAIClient,
     ChatRequest,
@@ -73,20 +73,9 @@ __all__ = ["CloudflareMistral"]
 
 dispatcher = get_dispatcher(__name__)
 
-# Sampling parameters by their wire names: the model's input keys that are not structure.
-_PARAMETER_KEYS = frozenset(
-    MODEL_INPUT_KEYS - {"messages", "prompt", "raw", "stream", "tools", "functions", "guided_json"}
-)
-_SAMPLING_FIELDS = (
-    "temperature",
-    "max_tokens",
-    "top_p",
-    "top_k",
-    "seed",
-    "repetition_penalty",
-    "frequency_penalty",
-    "presence_penalty",
-)
+# Sampling parameters by their wire names (each also a field): the model's non-structural keys.
+_SAMPLING_FIELDS = SAMPLING_PARAMETERS
+_PARAMETER_KEYS = frozenset(SAMPLING_PARAMETERS)
 # What the streamed structured endpoints yield (LlamaIndex's own signature).
 _Objects = Generator["Model | list[Model] | FlexibleModel | list[FlexibleModel]", None, None]
 _AsyncObjects = AsyncGenerator["Model | list[Model] | FlexibleModel | list[FlexibleModel]", None]

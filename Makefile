@@ -44,7 +44,7 @@ unit: env
 	$(RUN) pytest -q -n 2 --cov --cov-report=term --cov-fail-under=90
 
 docs: env
-	$(RUN) mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(RUN) mkdocs build --strict --quiet
 
 test: lint typecheck unit docs
 

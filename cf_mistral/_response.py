@@ -111,8 +111,14 @@ def parse_reply(body: Any, call: PreparedCall, *, model: str, request_id: str | 
     reported_finish: Any = result.get("finish_reason")
     if "choices" in result:
         choices = result.get("choices") or []
-        choice = choices[0] if choices and isinstance(choices[0], Mapping) else {}
-        message = choice.get("message") or {}
+        choice = choices[0] if isinstance(choices, list) and choices else {}
+        message = (choice.get("message") or {}) if isinstance(choice, Mapping) else None
+        if not isinstance(message, Mapping):
+            raise ResponseParseError(
+                f"The reply's 'choices' is {json.dumps(choices)[:200]}, not a list of objects "
+                "with a 'message' object.",
+                request_id=request_id,
+            )
         text_value: Any = message.get("content")
         wire_calls: Any = message.get("tool_calls") or []
         reported_finish = choice.get("finish_reason") or reported_finish

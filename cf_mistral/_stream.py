@@ -271,6 +271,11 @@ class StreamAccumulator:
 
     def _read_choices(self, event: Mapping[str, Any], out: list[StreamEvent]) -> None:
         choices = event.get("choices") or []
+        if not isinstance(choices, list):
+            raise self._interrupted(
+                f"Workers AI sent a stream event whose 'choices' is not a list: "
+                f"{json.dumps(event)[:120]!r}"
+            )
         usage = parse_usage(event.get("usage"))
         if usage is not None:
             previous = self._summed_usage or Usage()

@@ -35,17 +35,23 @@ class StopFilter:
             return text
         pending = self._held + text
         emitted, found = truncate_at_stop(pending, self._stops)
-        if found:
+        start = len(pending) - self._unsafe_tail(pending)
+        if found and start >= len(emitted):
             self._held = ""
             self.stopped = True
             return emitted
-        keep = self._unsafe_tail(pending)
-        self._held = pending[len(pending) - keep :] if keep else ""
-        return pending[: len(pending) - keep]
+        # Hold the tail that may still become a stop sequence. When a stop already matched,
+        # a longer one that began earlier may still complete (stops "O" and "POO", text
+        # "PO"): the reply ends at the earliest start, as it does without streaming.
+        self._held = pending[start:]
+        return pending[:start]
 
     def flush(self) -> str:
         held, self._held = self._held, ""
-        return held
+        # The held text may hold a complete stop behind an unfinished longer one.
+        text, found = truncate_at_stop(held, self._stops)
+        self.stopped = self.stopped or found
+        return text
 
     def _unsafe_tail(self, text: str) -> int:
         """Length of the longest suffix of ``text`` that is a proper prefix of a stop sequence."""

@@ -10,6 +10,7 @@ under several codes (WIRE-FORMAT §11.10).
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
@@ -82,14 +83,17 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
     millis = headers.get("retry-after-ms")
     if millis:
         try:
-            return max(float(millis) / 1000.0, 0.0)
+            seconds = float(millis) / 1000.0
+            if not math.isnan(seconds):  # "NaN" parses, and would make the sleep raise
+                return max(seconds, 0.0)
         except ValueError:
             pass
     value = headers.get("retry-after")
     if not value:
         return None
     try:
-        return max(float(value), 0.0)
+        seconds = float(value)
+        return None if math.isnan(seconds) else max(seconds, 0.0)
     except ValueError:
         pass
     try:

@@ -38,6 +38,7 @@ from cf_mistral._types import (
     TextPart,
     ToolDefinition,
     ToolMessage,
+    UserMessage,
 )
 
 __all__ = ["PreparedCall", "prepare_call", "remote_image_urls", "tool_to_wire"]
@@ -109,6 +110,7 @@ def prepare_call(
         if request.raw:
             body["raw"] = True
     else:
+        _check_contents(request.messages)
         messages = check_conversation(request.messages)
         if forced is not None:
             messages = _with_system_note(messages, forced.note)
@@ -285,6 +287,26 @@ def _messages_to_wire(
                 {"role": role, "content": _content_to_wire(message.content, inlined_images)}
             )
     return wire
+
+
+def _check_contents(messages: Sequence[Message]) -> None:
+    """Refuse content of the wrong type (``None`` above all) with the message's index.
+
+    Without this, ``None`` fails deep in wire building as a bare ``TypeError``, or is sent as
+    ``null``, which the chat template rejects after a round trip (WIRE-FORMAT §5.4).
+    """
+    for index, message in enumerate(messages):
+        content = getattr(message, "content", "")
+        if isinstance(content, str):
+            continue
+        multimodal = isinstance(message, (SystemMessage, UserMessage))
+        if multimodal and isinstance(content, (list, tuple)):
+            continue
+        expected = "a string or a list of TextPart / ImagePart" if multimodal else "a string"
+        raise InvalidRequestError(
+            f"messages[{index}] ({type(message).__name__}) has content of type "
+            f"{type(content).__name__}: pass {expected} ('' when there is no text)."
+        )
 
 
 def _content_to_wire(

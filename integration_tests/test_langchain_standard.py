@@ -1,10 +1,9 @@
 """langchain-tests' ChatModelIntegrationTests, against the emulator (or the real API).
 
-Nothing is overridden. Two offline adjustments, neither touching cf-mistral:
-- the standard image tests download a PNG from GitHub; here ``httpx.get`` in those tests serves
-  a local PNG instead (the request to the model is unchanged: the same content blocks);
-- on the emulator, tests whose assertions need a particular answer the heuristic stand-in model
-  cannot infer from the prompt get that answer scripted (see ``_SCRIPTED``).
+Nothing is overridden and nothing is scripted: the emulator's stand-in model answers every
+standard test from its prompt. One offline adjustment, not touching cf-mistral: the standard
+image tests download a PNG from GitHub; here ``httpx.get`` in those tests serves a local PNG
+instead (the request to the model is unchanged: the same content blocks).
 """
 
 from __future__ import annotations
@@ -42,18 +41,6 @@ def _png(width: int = 8, height: int = 8) -> bytes:
 # A second Workers AI text model, for the per-call ``model=`` override tests.
 OTHER_MODEL = "@cf/meta/llama-3.3-70b-instruct-fp8-fast"
 
-# Emulator scripts, by standard test name: the answer each test's assertions expect.
-_JOKE = {"setup": "Why did the cat sit on the computer?", "punchline": "To watch the mouse."}
-_SCRIPTED: dict[str, dict[str, Any]] = {
-    # json_mode constrains to *some* object; the keys are asked for in prose only.
-    "test_json_mode": {"json": _JOKE, "repeat": 4},
-    # The prompt asks for the weather without naming get_weather; a real model infers the
-    # tool, the stand-in only calls tools named in the prompt. The next turn is unscripted.
-    "test_agent_loop": {
-        "tool_calls": [{"name": "get_weather", "arguments": {"location": "San Francisco, CA"}}]
-    },
-}
-
 
 class TestChatCloudflareMistralIntegration(ChatModelIntegrationTests):
     _connection: dict[str, Any] = {}
@@ -72,8 +59,6 @@ class TestChatCloudflareMistralIntegration(ChatModelIntegrationTests):
             monkeypatch.setattr(httpx, "get", lambda *a, **k: httpx.Response(200, content=_png()))
         if live_server is not None:
             live_server.configure(models=(cf.DEFAULT_MODEL, OTHER_MODEL))
-            if name in _SCRIPTED:
-                live_server.script(**_SCRIPTED[name])
 
     @property
     def chat_model_class(self) -> type[ChatCloudflareMistral]:

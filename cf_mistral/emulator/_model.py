@@ -401,19 +401,52 @@ def _name_forms(name: str) -> set[str]:
 _Tools = list[tuple[str, dict[str, Any]]]
 
 
-def _named_tools(text: str, tools: _Tools) -> _Tools:
-    lowered = text.lower()
+# Words too common in tool names to say which tool a prompt means ("get_weather" → "weather").
+_GENERIC_NAME_WORDS = frozenset({"get", "set", "fetch", "find", "make", "call", "tool", "run"})
+
+
+def _distinctive_words(name: str) -> set[str]:
+    words = _CAMEL_RE.sub(" ", name).lower().replace("_", " ").replace("-", " ").split()
+    return {w for w in words if len(w) >= 4 and w not in _GENERIC_NAME_WORDS}
+
+
+def _first_positions(text: str, tools: _Tools, forms: Any) -> _Tools:
     hits: list[tuple[int, str, dict[str, Any]]] = []
     for name, params in tools:
         positions = [
             m.start()
-            for f in _name_forms(name)
-            for m in re.finditer(r"(?<!\w)" + re.escape(f) + r"(?!\w)", lowered)
+            for f in forms(name)
+            for m in re.finditer(r"(?<!\w)" + re.escape(f) + r"(?!\w)", text)
         ]
         if positions:
             hits.append((min(positions), name, params))
     hits.sort(key=lambda h: h[0])
     return [(name, params) for _, name, params in hits]
+
+
+def _named_tools(text: str, tools: _Tools) -> _Tools:
+    """Tools the text names in full; failing that, by a distinctive word of their name."""
+    lowered = text.lower()
+    return _first_positions(lowered, tools, _name_forms) or _first_positions(
+        lowered, tools, _distinctive_words
+    )
+
+
+_QUOTED_KEY_RE = re.compile(r"""['"`]([A-Za-z_][A-Za-z0-9_]{0,40})['"`]""")
+
+
+def _schema_for_open_json(schema: Any, prompt: str) -> Any:
+    """JSON mode (``guided_json: {}``): an object with the keys the prompt quotes, if any."""
+    if not isinstance(schema, dict) or schema.get("properties") or set(schema) - {"type"}:
+        return schema
+    keys = list(dict.fromkeys(_QUOTED_KEY_RE.findall(prompt)))
+    if not keys:
+        return schema
+    return {
+        "type": "object",
+        "properties": {key: {"type": "string"} for key in keys},
+        "required": keys,
+    }
 
 
 def _cut(pieces: list[str], max_tokens: int) -> tuple[list[str], bool]:
@@ -504,7 +537,8 @@ def generate_reply(
         user_text = " ".join(
             message_text(m.get("content")) for m in messages if m.get("role") == "user"
         )
-        value = generate_value(guided if isinstance(guided, dict) else {}, user_text)
+        schema = _schema_for_open_json(guided if isinstance(guided, dict) else {}, user_text)
+        value = generate_value(schema, user_text)
         text = json.dumps(value)
         pieces, cut = _cut(split_pieces(text), max_tokens)
         return Reply(

@@ -234,3 +234,29 @@ def test_count_tokens_and_pieces() -> None:
     pieces = split_pieces(text)
     assert "".join(pieces) == text
     assert len(pieces) == count_tokens(text)
+
+
+def test_a_distinctive_word_of_a_tool_name_calls_it(
+    emulator: Emulator, client: httpx.Client
+) -> None:
+    r = client.post(
+        emulator.run_url(), json=chat("What is the weather in Oslo?", tools=[WEATHER_TOOL])
+    )
+    assert [c["name"] for c in r.json()["result"]["tool_calls"]] == ["get_weather"]
+
+
+def test_a_generic_word_of_a_tool_name_does_not_call_it(
+    emulator: Emulator, client: httpx.Client
+) -> None:
+    r = client.post(emulator.run_url(), json=chat("Get me a coffee", tools=[WEATHER_TOOL]))
+    assert "tool_calls" not in r.json()["result"]
+
+
+def test_json_mode_answers_with_the_keys_the_prompt_quotes(
+    emulator: Emulator, client: httpx.Client
+) -> None:
+    prompt = "Tell me a joke as JSON with 'setup' and 'punchline' keys."
+    r = client.post(emulator.run_url(), json=chat(prompt, guided_json={}))
+    value = json.loads(r.json()["result"]["response"])
+    assert set(value) == {"setup", "punchline"}
+    assert all(isinstance(v, str) and v for v in value.values())

@@ -72,8 +72,8 @@ def remote_image_urls(request: ChatRequest) -> list[str]:
     urls: list[str] = []
     for message in request.messages:
         content = getattr(message, "content", "")
-        if isinstance(content, str):
-            continue
+        if not isinstance(content, (list, tuple)):
+            continue  # text, or a wrong type that prepare_call refuses with a clear message
         urls.extend(
             part.url for part in content if isinstance(part, ImagePart) and is_remote_url(part.url)
         )

@@ -11,6 +11,7 @@ text is salvaged when it names a declared tool. Anything else raises
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -59,6 +60,9 @@ def parse_usage(value: Any) -> Usage | None:
     def count(key: str) -> int:
         number = value.get(key)
         if isinstance(number, bool) or not isinstance(number, (int, float)):
+            return 0
+        # json.loads reads Infinity and NaN: a counter that is not a finite count is no count.
+        if (isinstance(number, float) and not math.isfinite(number)) or number < 0:
             return 0
         return int(number)
 

@@ -117,7 +117,7 @@ def parse_reply(body: Any, call: PreparedCall, *, model: str, request_id: str | 
         choices = result.get("choices") or []
         choice = choices[0] if isinstance(choices, list) and choices else {}
         message = (choice.get("message") or {}) if isinstance(choice, Mapping) else None
-        if not isinstance(message, Mapping):
+        if not isinstance(choices, list) or not isinstance(message, Mapping):
             raise ResponseParseError(
                 f"The reply's 'choices' is {json.dumps(choices)[:200]}, not a list of objects "
                 "with a 'message' object.",

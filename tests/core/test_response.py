@@ -193,6 +193,8 @@ def test_tool_call_leaked_as_text_is_salvaged_for_declared_tools(text: str) -> N
         ("[TOOL_CALLS] not json", TOOLS),
         ("[]", TOOLS),
         ('{"city": "Rome"}', TOOLS),
+        ('{"name": ["get_weather"], "arguments": {}}', TOOLS),
+        ('[TOOL_CALLS] [{"name": {"x": 1}}]', TOOLS),
     ],
 )
 def test_text_that_names_no_declared_tool_stays_text(text: str, tools: Any) -> None:
@@ -314,6 +316,10 @@ def test_stop_sequence_cuts_the_reply_and_finishes_with_stop() -> None:
         (envelope("a string"), "not an object with 'response'"),
         (envelope({"status": "queued", "request_id": "r"}), "neither 'response'"),
         ({"something": "else"}, "neither 'response'"),
+        ({"choices": True}, "'choices' is true, not a list"),
+        ({"choices": {"0": {}}}, "not a list of objects"),
+        ({"choices": [{"message": "hi"}]}, "with a 'message' object"),
+        (envelope({"responses": [], "usage": {}}), "neither 'response'"),
     ],
 )
 def test_unknown_reply_shapes_raise_response_parse_error(body: Any, fragment: str) -> None:

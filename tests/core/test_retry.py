@@ -80,6 +80,8 @@ def test_retry_after_replaces_the_backoff(
         ({"retry-after-ms": "soon", "retry-after": "9"}, 9.0),
         ({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, 0.0),
         ({"retry-after": "not a date"}, None),
+        ({"retry-after": "NaN"}, None),
+        ({"retry-after-ms": "nan", "retry-after": "1"}, 1.0),
         ({"retry-after": ""}, None),
         ({}, None),
     ],

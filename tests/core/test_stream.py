@@ -316,7 +316,7 @@ def test_held_back_text_is_kept_in_the_interrupted_error() -> None:
     assert info.value.text == '{"name": "get_wea'
 
 
-@pytest.mark.parametrize("payload", ["{not json", "[1, 2]", '"text"'])
+@pytest.mark.parametrize("payload", ["{not json", "[1, 2]", '"text"', '{"choices": {"a": 1}}'])
 def test_malformed_event_raises_interrupted_naming_it(payload: str) -> None:
     acc = accumulator()
     acc.feed(json.dumps({"response": "ok"}))
@@ -340,6 +340,9 @@ def test_events_after_done_are_ignored() -> None:
         (["one two"], ["two", "one t"], ""),
         (["no stop here"], ["zzz"], "no stop here"),
         (["ends with partial S", "T"], ["STOP"], "ends with partial ST"),
+        (["PO", "O"], ["O", "POO"], ""),
+        (["x\n", "y more"], ["\n", "x\ny"], ""),
+        (["x\n", "z more"], ["\n", "x\ny"], "x"),
     ],
 )
 def test_stop_sequences_split_across_deltas(pieces: list[str], stop: list[str], text: str) -> None:

@@ -372,3 +372,18 @@ async def test_model_override_per_call_reaches_the_url(emulator: Emulator, drive
     assert result.model == "@cf/other/model"
     assert emulator.last_request is not None
     assert emulator.last_request.model == "@cf/other/model"
+
+
+def test_secret_str_token_is_kept_and_an_empty_one_falls_back(
+    clean_env: pytest.MonkeyPatch,
+) -> None:
+    from pydantic import SecretStr
+
+    config = ClientConfig.build(account_id="a", api_token=SecretStr("s"))
+    assert config.api_token is not None
+    assert config.api_token.get_secret_value() == "s"
+    assert ClientConfig.build(account_id="a", api_token=SecretStr("")).api_token is None
+
+
+def test_parameters_without_a_range_pass_the_range_check() -> None:
+    assert check_sampling_params({"raw": True}) == {"raw": True}

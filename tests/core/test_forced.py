@@ -220,3 +220,24 @@ def test_forcing_without_a_matching_tool_is_refused(
 @pytest.mark.parametrize("choice", [None, "auto", "none"])
 def test_auto_and_none_do_not_force(choice: str | None) -> None:
     assert plan_forced_tool_call([WEATHER], choice) is None
+
+
+def test_refs_that_are_not_local_definitions_are_left_alone() -> None:
+    tool = ToolDefinition(
+        "t",
+        parameters={
+            "type": "object",
+            "properties": {
+                "a": {"$ref": "#/$defs/A"},
+                "b": {"$ref": "https://example.com/schema.json"},
+                "c": {"$ref": "#/definitions/Missing"},
+            },
+            "definitions": {"A": {"type": "integer"}},
+        },
+    )
+    plan = plan_forced_tool_call([tool, WEATHER], "required")
+    assert plan is not None
+    properties = plan.guided_json["anyOf"][0]["properties"]["arguments"]["properties"]
+    assert properties["a"] == {"$ref": "#/$defs/t__A"}
+    assert properties["b"] == {"$ref": "https://example.com/schema.json"}
+    assert properties["c"] == {"$ref": "#/definitions/Missing"}

@@ -373,6 +373,14 @@ async def test_prompt_form_and_raw_reach_the_wire(emulator: Emulator, driver: Dr
         (ChatRequest(messages=[UserMessage("x")], params={"n": 2}), "'n' is not a parameter"),
         (ChatRequest(messages=[UserMessage("x")], stop=[""]), "non-empty strings"),
         (
+            ChatRequest(messages=[UserMessage("x")], tools=[ToolDefinition("t", parameters=[])]),  # type: ignore[arg-type]
+            "parameters must be a JSON Schema object",
+        ),
+        (
+            ChatRequest(messages=[ToolMessage("x", 42)]),  # type: ignore[arg-type]
+            "messages\\[0\\] \\(ToolMessage\\) has content of type",
+        ),
+        (
             ChatRequest(messages=[UserMessage("x")], tools=[ToolDefinition("bad name!")]),
             "tools\\[0\\] has name 'bad name!'",
         ),
@@ -415,6 +423,11 @@ async def test_bad_requests_are_refused_before_sending(
     with pytest.raises(InvalidRequestError, match=fragment):
         await driver.stream(request_)
     assert emulator.requests == []
+
+
+def test_no_stop_sequences() -> None:
+    request = ChatRequest(messages=[UserMessage("x")], stop=None)  # type: ignore[arg-type]
+    assert prepare_call(request, stream=False).stop == ()
 
 
 def test_stop_sequences_never_reach_the_wire() -> None:

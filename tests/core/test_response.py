@@ -399,3 +399,13 @@ async def test_non_json_success_body_raises_response_parse_error(
         await driver.chat(ChatRequest(messages=[UserMessage("x")]))
     assert info.value.status_code == 200
     assert info.value.request_id
+
+
+def test_negative_or_non_finite_usage_counts_read_as_zero() -> None:
+    usage = {"prompt_tokens": -3, "completion_tokens": float("inf"), "total_tokens": float("nan")}
+    assert parse_usage(usage) == Usage(0, 0, 0)
+
+
+def test_invalid_json_after_the_leak_marker_stays_text() -> None:
+    text = '[TOOL_CALLS] {"name": "get_weather", '
+    assert parse(envelope({"response": text}), tools=TOOLS).text == text

@@ -329,3 +329,10 @@ async def test_stream_interruption_carries_no_token(
     )
     assert isinstance(error, StreamInterruptedError)
     assert_no_secret(error)
+
+
+def test_non_numeric_error_code_is_dropped_but_the_message_kept() -> None:
+    error = error_from_response(400, {}, b'{"errors": [{"code": "E42", "message": "weird"}]}')
+    assert isinstance(error, BadRequestError)
+    assert error.code is None
+    assert "weird" in str(error)

@@ -460,3 +460,26 @@ async def test_json_tool_reply_to_a_stream_request_becomes_events(
     emulator.script(raw_body=json.dumps(body), content_type="application/json")
     events = await driver.stream(ChatRequest(messages=[UserMessage("x")], tools=[WEATHER]))
     assert_call(events, "get_weather", {})
+
+
+def test_single_tool_call_object_and_junk_items_in_an_event() -> None:
+    events = run(
+        [
+            {"tool_calls": {"name": "get_weather", "arguments": {"city": "A"}}},
+            {"tool_calls": ["junk", 3]},
+            {"tool_calls": [{"index": 1, "function": {"name": "get_weather", "arguments": {}}}]},
+            "[DONE]",
+        ],
+        tools=[WEATHER],
+    )
+    calls = end_of(events).result.tool_calls
+    assert [dict(c.arguments) for c in calls] == [{"city": "A"}, {}]
+
+
+async def test_stream_without_the_final_blank_line_still_completes(
+    emulator: Emulator, driver: Driver
+) -> None:
+    # A proxy may drop the blank line after the last event.
+    emulator.script(raw_sse='data: {"response":"hi"}\n\ndata: [DONE]')
+    events = await driver.stream(ChatRequest(messages=[UserMessage("x")]))
+    assert end_of(events).result.text == "hi"

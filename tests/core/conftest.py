@@ -13,19 +13,10 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, settings
 
 from cf_mistral.emulator import Emulator
 
 from .helpers import Driver, DriverFactory, assert_clean_wire_body
-
-settings.register_profile(
-    "core",
-    max_examples=200,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-settings.load_profile("core")
 
 
 @pytest.fixture(autouse=True)

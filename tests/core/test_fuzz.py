@@ -8,7 +8,7 @@ import json
 import re
 from typing import Any
 
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cf_mistral import (
@@ -29,6 +29,12 @@ from cf_mistral._status import error_from_response, parse_retry_after
 from cf_mistral._stop import StopFilter, truncate_at_stop
 from cf_mistral._stream import StreamAccumulator
 from cf_mistral._tool_calls import assemble_tool_call, salvage_leaked_tool_calls
+
+# Modest and derandomized: the same examples on every run, a few seconds in all. Applied per
+# test, not as a global profile, so other suites keep their own settings.
+fuzz = settings(
+    max_examples=200, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 
 JSON = st.recursive(
     st.none()
@@ -119,6 +125,7 @@ def sse_streams(draw: st.DrawFn) -> tuple[bytes, list[str]]:
     return "".join(out).encode("utf-8"), expected
 
 
+@fuzz
 @given(sse_streams(), st.lists(st.integers(min_value=0), max_size=12))
 def test_any_split_of_a_valid_stream_gives_the_same_events(
     stream: tuple[bytes, list[str]], cuts: list[int]
@@ -128,6 +135,7 @@ def test_any_split_of_a_valid_stream_gives_the_same_events(
     assert decode(split(data, cuts)) == expected
 
 
+@fuzz
 @given(st.binary(max_size=400), st.lists(st.integers(min_value=0), max_size=8))
 def test_arbitrary_bytes_give_the_same_events_for_any_split(data: bytes, cuts: list[int]) -> None:
     assert decode(split(data, cuts)) == decode([data])
@@ -143,6 +151,7 @@ def run_stream(request: ChatRequest, payloads: list[str]) -> None:
         pass
 
 
+@fuzz
 @given(
     st.binary(max_size=300),
     st.lists(st.integers(min_value=0), max_size=6),
@@ -158,6 +167,7 @@ def test_arbitrary_bytes_let_only_our_errors_escape_the_stream(
     run_stream(request, payloads)
 
 
+@fuzz
 @given(
     st.lists(SHAPED.map(json.dumps) | st.just("[DONE]") | LINE_TEXT, max_size=8),
     st.sampled_from(REQUESTS),
@@ -168,6 +178,7 @@ def test_arbitrary_events_let_only_our_errors_escape_the_stream(
     run_stream(request, payloads)
 
 
+@fuzz
 @given(SHAPED, st.sampled_from(REQUESTS), st.booleans())
 def test_arbitrary_replies_let_only_our_errors_escape_the_parser(
     body: Any, request: ChatRequest, wrap: bool
@@ -182,6 +193,7 @@ def test_arbitrary_replies_let_only_our_errors_escape_the_parser(
         assert re.fullmatch(r"[A-Za-z0-9]{9}", tool_call.id)
 
 
+@fuzz
 @given(st.integers(min_value=100, max_value=599), st.binary(max_size=300), st.text(max_size=20))
 def test_arbitrary_error_bodies_always_give_an_error(
     status: int, content: bytes, content_type: str
@@ -192,6 +204,7 @@ def test_arbitrary_error_bodies_always_give_an_error(
     assert error.status_code == status
 
 
+@fuzz
 @given(SHAPED, st.integers(min_value=400, max_value=599))
 def test_arbitrary_json_error_bodies_always_give_an_error(body: Any, status: int) -> None:
     error = error_from_response(status, {}, json.dumps(body).encode())
@@ -199,12 +212,14 @@ def test_arbitrary_json_error_bodies_always_give_an_error(body: Any, status: int
     assert error.message
 
 
+@fuzz
 @given(st.dictionaries(st.sampled_from(["retry-after", "retry-after-ms"]), st.text(max_size=40)))
 def test_arbitrary_retry_after_headers_give_seconds_or_none(headers: dict[str, str]) -> None:
     seconds = parse_retry_after(headers)
     assert seconds is None or seconds >= 0
 
 
+@fuzz
 @given(
     st.none() | st.text(max_size=20),
     st.none() | st.sampled_from(["get_weather", "other", ""]),
@@ -222,6 +237,7 @@ def test_tool_arguments_of_any_kind_give_a_call_or_an_invalid_call(
         assert call.error
 
 
+@fuzz
 @given(
     st.text(max_size=80)
     | SHAPED.map(json.dumps)
@@ -232,6 +248,7 @@ def test_leak_salvage_never_raises(text: str) -> None:
     assert calls is None or all(name == "get_weather" for name, _ in calls)
 
 
+@fuzz
 @given(st.text(max_size=40))
 def test_any_tool_id_maps_to_nine_base62_characters(tool_call_id: str) -> None:
     mapped = to_mistral_tool_call_id(tool_call_id)
@@ -239,6 +256,7 @@ def test_any_tool_id_maps_to_nine_base62_characters(tool_call_id: str) -> None:
     assert to_mistral_tool_call_id(mapped) == mapped
 
 
+@fuzz
 @given(
     st.text(alphabet="abST OP", max_size=40),
     st.lists(st.text(alphabet="abSTOP", min_size=1, max_size=4), min_size=1, max_size=3),

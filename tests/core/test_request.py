@@ -28,7 +28,14 @@ from cf_mistral import (
 from cf_mistral._request import prepare_call
 from cf_mistral.emulator import Emulator
 
-from .helpers import PNG, PNG_DATA_URL, WEATHER_PARAMETERS, Driver, DriverFactory
+from .helpers import (
+    PNG,
+    PNG_DATA_URL,
+    WEATHER_PARAMETERS,
+    Driver,
+    DriverFactory,
+    assert_clean_wire_body,
+)
 
 WEATHER = ToolDefinition("get_weather", "Current weather for a city", WEATHER_PARAMETERS)
 
@@ -434,3 +441,21 @@ def test_stop_sequences_never_reach_the_wire() -> None:
     call = prepare_call(ChatRequest(messages=[UserMessage("x")], stop="END"), stream=False)
     assert call.stop == ("END",)
     assert "stop" not in call.body
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"messages": [], "max_tokens": 1, "temperature": None},
+        {"messages": [{"role": "user", "content": None}], "max_tokens": 1},
+        {"messages": [], "max_tokens": 1, "tool_choice": "auto"},
+        {"messages": [], "max_tokens": 1, "response_format": {"type": "json_object"}},
+        {"messages": [], "max_tokens": 1, "stop": ["x"]},
+        {"messages": [], "max_tokens": 1, "functions": []},
+        {"messages": []},
+    ],
+)
+def test_the_wire_body_check_catches_what_the_issue_forbids(body: dict[str, Any]) -> None:
+    # The autouse check in conftest.py runs on every recorded body; make sure it can fail.
+    with pytest.raises(AssertionError):
+        assert_clean_wire_body(body)

@@ -7,8 +7,11 @@ import re
 import pytest
 
 from cf_mistral import (
+    AssistantMessage,
     ChatRequest,
+    ToolCall,
     ToolDefinition,
+    ToolMessage,
     UserMessage,
     mint_tool_call_id,
     to_mistral_tool_call_id,
@@ -71,3 +74,29 @@ async def test_ids_minted_for_a_reply_are_unique_within_it(
     assert len(ids) == 20
     assert len(set(ids)) == 20
     assert all(NINE_BASE62.fullmatch(i) for i in ids)
+
+
+@pytest.mark.parametrize("policy", ["strict9", "vllm", "lenient"])
+async def test_foreign_ids_round_trip_under_every_server_id_policy(
+    emulator: Emulator, driver: Driver, policy: str
+) -> None:
+    # WIRE-FORMAT §13: which id check Cloudflare applies is unknown; nine base62 passes all.
+    emulator.configure(tool_id_policy=policy)
+    history = [
+        UserMessage("weather?"),
+        AssistantMessage(
+            tool_calls=[
+                ToolCall("call_aaaaa123456789", "get_weather", {"city": "A"}),
+                ToolCall("call_bbbbb123456789", "get_weather", {"city": "B"}),
+            ]
+        ),
+        ToolMessage("call_aaaaa123456789", "cold"),
+        ToolMessage("call_bbbbb123456789", "warm"),
+    ]
+    tools = [ToolDefinition("get_weather", "Weather", WEATHER_PARAMETERS)]
+    result = await driver.chat(ChatRequest(messages=history, tools=tools))
+    assert result.text == "Based on the tool results: cold; warm"
+    sent = emulator.last_request.body["messages"]  # type: ignore[union-attr]
+    ids = [call["id"] for call in sent[1]["tool_calls"]]
+    assert [sent[2]["tool_call_id"], sent[3]["tool_call_id"]] == ids
+    assert len(set(ids)) == 2

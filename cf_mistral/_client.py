@@ -139,23 +139,27 @@ def _transport_errors(session: _StreamSession | None = None) -> Iterator[None]:
     """httpx's exceptions → ours, once, at the boundary. After a stream began: interrupted."""
     try:
         yield
-    except httpx.TimeoutException as error:
+    except httpx.TransportError as error:
+        # `from None` hides the httpx error but Python still keeps it as __context__, and tblib
+        # (installed by Dask, which ships worker exceptions to the client) pickles contexts: the
+        # httpx error's Request carries the Authorization header. Drop the request.
+        error._request = None
+        raise _translated(error, session) from None
+
+
+def _translated(error: httpx.TransportError, session: _StreamSession | None) -> WorkersAIError:
+    if isinstance(error, httpx.TimeoutException):
         if session is not None and session.emitted:
-            raise StreamInterruptedError(
+            return StreamInterruptedError(
                 f"The stream stalled: no event within the idle timeout ({type(error).__name__}).",
                 text=session.accumulator.text,
-            ) from None
-        raise APITimeoutError(
-            f"Workers AI did not answer in time ({type(error).__name__})."
-        ) from None
-    except httpx.TransportError as error:
-        if session is not None and session.emitted:
-            raise StreamInterruptedError(
-                f"The connection broke during the stream: {error}", text=session.accumulator.text
-            ) from None
-        raise APIConnectionError(
-            f"Could not reach Workers AI: {type(error).__name__}: {error}"
-        ) from None
+            )
+        return APITimeoutError(f"Workers AI did not answer in time ({type(error).__name__}).")
+    if session is not None and session.emitted:
+        return StreamInterruptedError(
+            f"The connection broke during the stream: {error}", text=session.accumulator.text
+        )
+    return APIConnectionError(f"Could not reach Workers AI: {type(error).__name__}: {error}")
 
 
 class _ClientCore:

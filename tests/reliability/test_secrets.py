@@ -16,6 +16,7 @@ import traceback
 from collections.abc import Iterator
 from typing import Any
 
+import distributed  # noqa: F401  (installs tblib's exception pickling, as for any Dask user)
 import pytest
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.load import dumpd, dumps
@@ -206,7 +207,11 @@ async def test_logs_callbacks_and_events_never_show_a_token(
 
 
 def everything_about(error: BaseException) -> str:
-    """All the text an error carries: messages, chain, traceback, pickled form, attributes."""
+    """All the text an error carries: messages, chain, traceback, pickled form, attributes.
+
+    The pickle is taken with tblib's reducers installed (Dask does that, to ship worker errors
+    to the client): they pickle ``__context__`` too, even when it is suppressed.
+    """
     parts = []
     seen: set[int] = set()
     current: BaseException | None = error

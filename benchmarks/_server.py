@@ -1,0 +1,134 @@
+"""The emulator in its own process on loopback, and a small client for its admin endpoints.
+
+The server must not share a process (or a GIL) with the contenders: its work would then be
+billed to whichever contender happens to be running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+import httpx
+
+__all__ = ["EmulatorProcess"]
+
+_START_CODE = "from cf_mistral.emulator import serve; serve(port=0)"
+
+
+class EmulatorProcess:
+    """``with EmulatorProcess() as emu:`` starts ``serve(port=0)`` and waits for health."""
+
+    def __init__(self, url: str = "") -> None:
+        self._proc: subprocess.Popen[str] | None = None
+        self.url = url  # given: attach to a running emulator (a child process's view)
+        self.account_id = "test-account"
+        self.token = "test-token"  # the emulator's fixed test token
+        self.model = "@cf/mistralai/mistral-small-3.1-24b-instruct"
+        # One keep-alive connection for admin calls, so they never show up as new connections.
+        self._admin = httpx.Client(timeout=30)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def __enter__(self) -> EmulatorProcess:
+        if self.url:
+            return self
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self._proc = subprocess.Popen(
+            [sys.executable, "-c", _START_CODE],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
+        assert self._proc.stdout is not None
+        line = self._proc.stdout.readline()  # "Workers AI emulator listening on http://…"
+        marker = "listening on "
+        if marker not in line:
+            self.close()
+            raise RuntimeError(f"the emulator did not start: {line!r}")
+        self.url = line.split(marker, 1)[1].split()[0]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if self.health()["ok"]:
+                    return self
+            time.sleep(0.05)
+        self.close()
+        raise RuntimeError("the emulator never answered /__emulator/health")
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._admin.close()
+        if self._proc is not None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(10)
+            self._proc = None
+
+    @property
+    def pid(self) -> int:
+        assert self._proc is not None
+        return self._proc.pid
+
+    # -- addresses -------------------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        return self.url + "/client/v4"
+
+    @property
+    def run_url(self) -> str:
+        return f"{self.base_url}/accounts/{self.account_id}/ai/run/{self.model}"
+
+    @property
+    def openai_base(self) -> str:
+        """What OpenAI-style clients take as their base URL (they append /chat/completions)."""
+        return f"{self.base_url}/accounts/{self.account_id}/ai/v1"
+
+    # -- admin -----------------------------------------------------------------------------
+    def _post(self, name: str, payload: Any = None) -> dict[str, Any]:
+        response = self._admin.post(f"{self.url}/__emulator/{name}", json=payload)
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
+        return result
+
+    def health(self) -> dict[str, Any]:
+        response = self._admin.get(f"{self.url}/__emulator/health")
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
+        return result
+
+    def connections_opened(self) -> int:
+        return int(self.health()["connections_opened"])
+
+    def reset(self) -> None:
+        """Drop scripts, recorded requests and counters (the config too)."""
+        self._post("reset")
+
+    def configure(self, **fields: Any) -> None:
+        self._post("config", fields)
+
+    def script(self, **fields: Any) -> None:
+        """Queue a ``ScriptedReply`` (its JSON fields; ``repeat=0``: until reset)."""
+        self._post("script", fields)
+
+    def script_chunks(self, chunks: list[str], repeat: int = 0) -> None:
+        """Serve a reply made of exactly these stream pieces (``repeat=0``: until reset)."""
+        self.script(chunks=chunks, repeat=repeat)
+
+    def clear_requests(self) -> None:
+        self._admin.delete(f"{self.url}/__emulator/requests").raise_for_status()
+
+    def requests(self) -> list[dict[str, Any]]:
+        response = self._admin.get(f"{self.url}/__emulator/requests")
+        response.raise_for_status()
+        found: list[dict[str, Any]] = response.json()["requests"]
+        return found

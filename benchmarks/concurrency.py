@@ -1,0 +1,122 @@
+"""Scenario 3: bursts of 200 concurrent ``ainvoke`` / ``astream`` (LlamaIndex: ``achat`` /
+``astream_chat``) against raw ``httpx.AsyncClient`` at the same concurrency.
+
+Two bursts of each kind back to back per turn. Per burst: the wall time, the exceptions (none
+allowed) and the connections the emulator saw opened (the pool must be bounded). After all
+rounds, every contender sits idle for longer than httpx's keep-alive expiry and fires one more
+burst: a pool that stalls on its expired connections shows up there.
+
+Everything async runs in one event loop, so the contenders' async clients stay bound to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+from benchmarks._contenders import Contender
+from benchmarks._report import Report, Settings, fmt_ms, fmt_ratio
+from benchmarks._server import EmulatorProcess
+from benchmarks._stats import median, ratio
+
+__all__ = ["run"]
+
+
+async def _consume(contender: Contender) -> str:
+    return "".join([piece async for piece in contender.astream()])
+
+
+async def _burst(
+    emu: EmulatorProcess, call: Callable[[], Awaitable[str]], n: int
+) -> tuple[float, int, int]:
+    """(seconds, errors, connections opened) for ``n`` concurrent calls."""
+    before = await asyncio.to_thread(emu.connections_opened)
+    start = time.perf_counter()
+    results = await asyncio.gather(*(call() for _ in range(n)), return_exceptions=True)
+    elapsed = time.perf_counter() - start
+    opened = await asyncio.to_thread(emu.connections_opened) - before
+    errors = sum(isinstance(r, BaseException) for r in results)
+    return elapsed, errors, opened
+
+
+async def _main(
+    emu: EmulatorProcess, contenders: dict[str, Contender], settings: Settings
+) -> dict[str, dict[str, list[float]]]:
+    n = settings.concurrency
+    out: dict[str, dict[str, list[float]]] = {
+        key: {"invoke": [], "stream": [], "errors": [], "opened": [], "idle": []}
+        for key in contenders
+    }
+    keys = list(contenders)
+    for index in range(1 + settings.burst_rounds):  # round 0 fills the pools: not timed
+        shift = index % len(keys)
+        for key in [*keys[shift:], *keys[:shift]]:
+            contender = contenders[key]
+            record = out[key]
+            # Two bursts back to back: a pool whose bookkeeping grows with its idle
+            # connections gets slower on the second (httpcore re-scans them all per request).
+            for _ in range(2):
+                invoke = await _burst(emu, contender.ainvoke, n)
+                stream = await _burst(emu, lambda c=contender: _consume(c), n)
+                record["errors"] += [invoke[1], stream[1]]
+                record["opened"] += [invoke[2], stream[2]]
+                if index:
+                    record["invoke"].append(invoke[0])
+                    record["stream"].append(stream[0])
+        await asyncio.to_thread(emu.clear_requests)
+    await asyncio.sleep(settings.idle_seconds)
+    for key in keys:
+        elapsed, errors, opened = await _burst(emu, contenders[key].ainvoke, n)
+        out[key]["idle"].append(elapsed)
+        out[key]["errors"].append(errors)
+        out[key]["opened"].append(opened)
+    for contender in contenders.values():
+        for close in contender.closers:
+            result = close()
+            if asyncio.iscoroutine(result):
+                await result
+    return out
+
+
+def run(
+    emu: EmulatorProcess, contenders: dict[str, Contender], settings: Settings, report: Report
+) -> None:
+    emu.reset()
+    out = asyncio.run(_main(emu, contenders, settings))
+    emu.reset()
+    floor = out["floor"]
+    base_invoke, base_stream = median(floor["invoke"]), median(floor["stream"])
+    base_idle = floor["idle"][0]
+    for key, record in out.items():
+        invoke, stream, idle = median(record["invoke"]), median(record["stream"]), record["idle"][0]
+        if key == "floor":
+            report.set(key, "conc_invoke", fmt_ms(invoke), invoke)
+            report.set(key, "conc_stream", fmt_ms(stream), stream)
+            report.set(key, "idle_burst", fmt_ms(idle), idle)
+        else:
+            report.set(
+                key,
+                "conc_invoke",
+                fmt_ratio(ratio(invoke, base_invoke)),
+                ratio(invoke, base_invoke),
+            )
+            report.set(
+                key,
+                "conc_stream",
+                fmt_ratio(ratio(stream, base_stream)),
+                ratio(stream, base_stream),
+            )
+            report.set(key, "idle_burst", fmt_ratio(ratio(idle, base_idle)), ratio(idle, base_idle))
+        # The cold burst fills the pool; the later ones show whether it is reused.
+        opened = record["opened"]
+        report.set(key, "conns", f"{opened[0]}/{max(opened[1:])}", float(max(opened)))
+        report.set(key, "errors", str(int(sum(record["errors"]))), float(sum(record["errors"])))
+        report.raw.setdefault(key, {})["idle_vs_warm"] = ratio(idle, invoke)
+    report.notes.append(
+        f"concurrency: bursts of {settings.concurrency}, {settings.burst_rounds} timed rounds "
+        f"after a pool-filling one; 'after idle' is one more ainvoke burst after "
+        f"{settings.idle_seconds:g} s idle; 'conns/burst' = opened in the first burst / most "
+        f"opened in any later one; floor {fmt_ms(base_invoke)} per ainvoke burst, "
+        f"{fmt_ms(base_stream)} per astream burst, {fmt_ms(base_idle)} after idle"
+    )

@@ -155,8 +155,7 @@ def test_stall(emulator: Emulator, client: httpx.Client) -> None:
         for line in r.iter_lines():
             if line.startswith("data: "):
                 times.append(time.perf_counter() - start)
-    assert times[1] < 0.4
-    assert times[2] >= 0.45
+    assert times[2] - times[1] >= 0.45  # the stall sits between the 2nd and 3rd event
     assert len(times) == 8  # 6 pieces + usage + [DONE]
 
 

@@ -14,7 +14,7 @@ from cf_mistral.emulator import Emulator, ScriptedReply
 
 from .helpers import WEATHER_TOOL, chat, sse_data, sse_json
 
-RECORDINGS = Path("/work/shared/workers-ai/recordings")
+RECORDINGS = Path(__file__).parents[1] / "core" / "recordings"
 
 
 def stream(emulator: Emulator, client: httpx.Client, body: dict[str, object]) -> httpx.Response:
@@ -123,22 +123,17 @@ def test_scripted_chunks(emulator: Emulator, client: httpx.Client) -> None:
 
 
 def test_two_thousand_event_stream(emulator: Emulator, client: httpx.Client) -> None:
+    # Its speed is measured by `make bench` (emulator capacity), not asserted here.
     emulator.script(chunks=[f"w{i} " for i in range(2000)])
-    start = time.perf_counter()
     r = stream(emulator, client, chat("x"))
-    elapsed = time.perf_counter() - start
     assert len(sse_data(r.text)) == 2002
-    assert elapsed < 2.0
 
 
 def test_hundred_thousand_tokens(emulator: Emulator, client: httpx.Client) -> None:
     emulator.script(text="tok " * 100_000)
-    start = time.perf_counter()
     r = stream(emulator, client, chat("x", max_tokens=200_000))
-    elapsed = time.perf_counter() - start
     events = sse_json(r.text)
     assert events[-1]["usage"]["completion_tokens"] == 100_000
-    assert elapsed < 10.0
 
 
 def test_pooling_keeps_one_connection(emulator: Emulator) -> None:

@@ -68,19 +68,15 @@ def test_all_is_sorted_complete_and_versioned() -> None:
             assert value.__module__ == "langchain_cf_mistral"
 
 
-def test_import_adds_little_over_langchain_core_and_loads_no_heavy_module() -> None:
+def test_import_loads_no_heavy_module() -> None:
+    # The import-time budget itself (<= 100 ms over langchain-core) is measured by `make bench`.
     code = (
-        "import sys, time\n"
-        "from langchain_core.language_models import BaseChatModel\n"
-        "import langchain_core.messages, httpx, pydantic\n"
-        "t = time.perf_counter()\n"
+        "import sys\n"
         "import langchain_cf_mistral\n"
-        "print(time.perf_counter() - t)\n"
         "print(','.join(m for m in ('llama_index', 'mistral_common', 'langgraph', 'langchain')"
         " if m in sys.modules))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     ).stdout.split("\n")
-    assert float(out[0]) < 0.3  # the budget is 0.1 s; headroom for a busy 2-core machine
-    assert out[1] == ""
+    assert out[0] == ""

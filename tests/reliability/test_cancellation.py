@@ -73,19 +73,33 @@ async def async_stream(path: Path, connection: dict[str, Any]) -> tuple[Any, Asy
 
 
 @pytest.fixture
-def stalling(emulator: Emulator) -> Emulator:
-    """Every stream sends two events, then stalls for 5 s."""
-    emulator.script(chunks=["one", " two", " three"], repeat=0)
-    emulator.set_fault_rate(1.0, kinds=[FaultKind.stall])
-    return emulator
+def stalling() -> Iterator[Emulator]:
+    """Every stream sends two events, then stalls for 5 s.
+
+    A server of its own: sockets that other tests in this worker left in their pools must not
+    count as this test's.
+    """
+    with Emulator() as emulator:
+        emulator.script(chunks=["one", " two", " three"], repeat=0)
+        emulator.set_fault_rate(1.0, kinds=[FaultKind.stall])
+        yield emulator
+
+
+@pytest.fixture
+def stalling_connection(stalling: Emulator) -> dict[str, Any]:
+    return {
+        "account_id": stalling.account_id,
+        "api_token": stalling.token,
+        "base_url": stalling.base_url,
+    }
 
 
 @pytest.mark.parametrize("how", ["break", "close"])
 @pytest.mark.parametrize("path", params(tuple(p for p in STREAM_PATHS if not p.is_async)))
 def test_abandoning_a_sync_stream_closes_the_response(
-    path: Path, how: str, stalling: Emulator, connection: dict[str, Any]
+    path: Path, how: str, stalling: Emulator, stalling_connection: dict[str, Any]
 ) -> None:
-    _owner, stream = sync_stream(path, connection)
+    _owner, stream = sync_stream(path, stalling_connection)
     if how == "break":
         for _ in stream:
             assert client_sockets(stalling) == 1
@@ -102,9 +116,9 @@ def test_abandoning_a_sync_stream_closes_the_response(
 @pytest.mark.parametrize("how", ["aclose", "cancel"])
 @pytest.mark.parametrize("path", params(tuple(p for p in STREAM_PATHS if p.is_async)))
 async def test_abandoning_an_async_stream_closes_the_response(
-    path: Path, how: str, stalling: Emulator, connection: dict[str, Any]
+    path: Path, how: str, stalling: Emulator, stalling_connection: dict[str, Any]
 ) -> None:
-    _owner, stream = await async_stream(path, connection)
+    _owner, stream = await async_stream(path, stalling_connection)
     if how == "aclose":
         await anext(aiter(stream))
         assert client_sockets(stalling) == 1

@@ -2,7 +2,8 @@
 ``astream_chat``) against raw ``httpx.AsyncClient`` at the same concurrency.
 
 Two bursts of each kind back to back per turn. Per burst: the wall time, the exceptions (none
-allowed) and the connections the emulator saw opened (the pool must be bounded). After all
+allowed) and the connections the emulator saw opened (reconnects included: an httpx pool
+keeps only its keep-alive quota of idle connections and closes the rest). After all
 rounds, every contender sits idle for longer than httpx's keep-alive expiry and fires one more
 burst: a pool that stalls on its expired connections shows up there.
 

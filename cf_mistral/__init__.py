@@ -41,6 +41,7 @@ from cf_mistral._schema import (
     DEFAULT_MODEL,
     MODEL_INPUT_KEYS,
     SAMPLING_PARAMETERS,
+    check_parameters,
     check_sampling_params,
 )
 from cf_mistral._sse import SSEDecoder
@@ -120,6 +121,7 @@ __all__ = [
     "WorkersAIClient",
     "WorkersAIError",
     "__version__",
+    "check_parameters",
     "check_sampling_params",
     "estimate_cost_usd",
     "mint_tool_call_id",

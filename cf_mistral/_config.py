@@ -6,6 +6,7 @@ Everything here is plain data and pure functions (URL and header building); the 
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 from collections.abc import Mapping
@@ -208,6 +209,14 @@ class ClientConfig(BaseModel):
             inline_remote_images=inline_remote_images,
         )
 
+    @classmethod
+    def from_fields(cls, source: object) -> ClientConfig:
+        """:meth:`build` from an object that holds the same settings as attributes.
+
+        The LangChain and LlamaIndex classes declare these settings as fields of the same names.
+        """
+        return cls.build(**{name: getattr(source, name) for name in _BUILD_ARGUMENTS})
+
     def require_credentials(self) -> tuple[str, SecretStr]:
         """The account id and token, or an error that says where to set them."""
         missing = []
@@ -246,3 +255,7 @@ class ClientConfig(BaseModel):
             headers.update(self.gateway.headers())
         headers.update(self.default_headers)
         return headers
+
+
+# The settings build() takes, read from its signature so the two never drift apart.
+_BUILD_ARGUMENTS = tuple(inspect.signature(ClientConfig.build).parameters)

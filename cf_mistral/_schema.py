@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -18,6 +19,7 @@ __all__ = [
     "SAMPLING_PARAMETERS",
     "SAMPLING_RANGES",
     "STRUCTURAL_KEYS",
+    "check_parameters",
     "check_sampling_params",
     "model_schema",
 ]
@@ -107,3 +109,34 @@ def check_sampling_params(params: dict[str, Any]) -> dict[str, Any]:
             )
         checked[name] = int(value) if integer else value
     return checked
+
+
+def check_parameters(
+    fields: Mapping[str, Any],
+    extra: Mapping[str, Any],
+    *,
+    extra_name: str,
+    extra_overrides_fields: bool,
+) -> dict[str, Any]:
+    """An adapter's sampling parameters: its own fields plus its catch-all dict, checked.
+
+    ``extra`` (LangChain's ``model_kwargs``, LlamaIndex's ``additional_kwargs``) may hold only
+    parameters of the model's schema; every value must be in range. The frameworks differ on a
+    key given both ways: LlamaIndex lets ``additional_kwargs`` win
+    (``extra_overrides_fields=True``), LangChain asks for each parameter once. Returns the
+    merged parameters without ``None`` values.
+    """
+    unknown = sorted(set(extra) - set(SAMPLING_PARAMETERS))
+    if unknown:
+        raise InvalidParameterError(
+            f"{extra_name} has {unknown}, which are not parameters of {DEFAULT_MODEL}; its "
+            f"parameters are {', '.join(SAMPLING_PARAMETERS)}. Nothing unknown is sent to "
+            "Workers AI (guided_json comes from structured output; stop sequences go in stop)."
+        )
+    twice = sorted(set(extra) & set(fields))
+    if twice and not extra_overrides_fields:
+        raise InvalidParameterError(
+            f"{twice} set both as their own arguments and in {extra_name}: pass each once, "
+            "as its own argument."
+        )
+    return check_sampling_params({**fields, **extra})

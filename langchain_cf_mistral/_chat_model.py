@@ -220,30 +220,11 @@ class ChatCloudflareMistral(BaseChatModel):
 
     @model_validator(mode="after")
     def _check_and_configure(self) -> Self:
-        sampling = {name: getattr(self, name) for name in _SAMPLING_FIELDS}
-        cf.check_sampling_params(sampling)
-        unknown = sorted(set(self.model_kwargs) - _MODEL_KWARG_KEYS)
-        if unknown:
-            raise ValueError(
-                f"model_kwargs {unknown} are not inputs of {cf.DEFAULT_MODEL}; the keys it "
-                f"accepts are {sorted(_MODEL_KWARG_KEYS)}. (guided_json: use "
-                "with_structured_output; stop: pass stop=[...].)"
-            )
-        clash = sorted(set(self.model_kwargs) & set(_SAMPLING_FIELDS))
-        if clash:
-            raise ValueError(f"Pass {clash} as their own arguments, not in model_kwargs.")
-        cf.check_sampling_params(dict(self.model_kwargs))
-        self._config = cf.ClientConfig.build(
-            account_id=self.account_id,
-            api_token=self.api_token,
-            model=self.model,
-            base_url=self.base_url,
-            gateway=self.gateway,
-            timeout=self.timeout,
-            max_retries=self.max_retries,
-            default_headers=self.default_headers,
-            inline_remote_images=self.inline_remote_images,
+        fields = {name: getattr(self, name) for name in _SAMPLING_FIELDS}
+        cf.check_parameters(
+            fields, self.model_kwargs, extra_name="model_kwargs", extra_overrides_fields=False
         )
+        self._config = cf.ClientConfig.from_fields(self)
         return self
 
     # -- LangChain identity ----------------------------------------------------------------

@@ -49,7 +49,7 @@ from cf_mistral import (
     StreamEvent,
     Timeouts,
     WorkersAIClient,
-    check_sampling_params,
+    check_parameters,
 )
 from llama_index_cf_mistral._messages import (
     to_core_messages,
@@ -210,25 +210,13 @@ class CloudflareMistral(FunctionCallingLLM):
     ) -> None:
         super().__init__(**data)
         # Raised here, not at the first call: the message names the parameter and its range.
-        check_sampling_params(self._sampling_params())
-        unknown = sorted(set(self.additional_kwargs) - _PARAMETER_KEYS)
-        if unknown:
-            raise ValueError(
-                f"additional_kwargs has {unknown}, which are not parameters of this model. "
-                f"The parameters are: {', '.join(sorted(_PARAMETER_KEYS))}."
-            )
-        check_sampling_params(dict(self.additional_kwargs))
-        self._config = ClientConfig.build(
-            account_id=self.account_id,
-            api_token=self.api_token,
-            model=self.model,
-            base_url=self.base_url,
-            gateway=self.gateway,
-            timeout=self.timeout,
-            max_retries=self.max_retries,
-            default_headers=self.default_headers,
-            inline_remote_images=self.inline_remote_images,
+        check_parameters(
+            self._sampling_params(),
+            self.additional_kwargs,
+            extra_name="additional_kwargs",
+            extra_overrides_fields=True,
         )
+        self._config = ClientConfig.from_fields(self)
         self._http_client = http_client
         self._async_http_client = async_http_client
 

@@ -10,8 +10,9 @@ LlamaIndex adapters, every Workers AI quirk absorbed in one place, and a local e
 """
 
 import contextlib
+import importlib
+import typing
 
-from cf_mistral._client import AsyncWorkersAIClient, WorkersAIClient
 from cf_mistral._config import AIGateway, ClientConfig, Timeouts
 from cf_mistral._errors import (
     APIConnectionError,
@@ -69,6 +70,9 @@ from cf_mistral._types import (
     UserMessage,
 )
 from cf_mistral._version import __version__
+
+if typing.TYPE_CHECKING:
+    from cf_mistral._client import AsyncWorkersAIClient, WorkersAIClient
 
 __all__ = [
     "CONTEXT_WINDOW",
@@ -129,10 +133,29 @@ __all__ = [
     "to_mistral_tool_call_id",
 ]
 
-# Present every export as cf_mistral.X (reprs, docs, pickles), as httpx does.
-for _name in __all__:
-    _value = globals()[_name]
-    if isinstance(_value, type) or callable(_value):
+# The clients are loaded on first use: they import httpx, which costs more than the rest of
+# the package together (its CLI module pulls in rich when that is installed). Types, config
+# and errors never need it, so `import cf_mistral` (and the adapters) stay cheap.
+_LAZY = {"AsyncWorkersAIClient": "cf_mistral._client", "WorkersAIClient": "cf_mistral._client"}
+
+
+def _present(value: typing.Any) -> typing.Any:
+    """Show an export as cf_mistral.X (reprs, docs, pickles), as httpx does."""
+    if isinstance(value, type) or callable(value):
         with contextlib.suppress(AttributeError, TypeError):
-            _value.__module__ = "cf_mistral"
-del _name, _value
+            value.__module__ = "cf_mistral"
+    return value
+
+
+def __getattr__(name: str) -> typing.Any:
+    if name in _LAZY:
+        value = _present(getattr(importlib.import_module(_LAZY[name]), name))
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'cf_mistral' has no attribute {name!r}")
+
+
+for _name in __all__:
+    if _name not in _LAZY:
+        _present(globals()[_name])
+del _name

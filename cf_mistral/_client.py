@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from itertools import count
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -53,6 +53,19 @@ logger = logging.getLogger("cf_mistral")
 # a loop nested over the connections: with 100 kept alive, a burst of 200 concurrent calls spent
 # ~2 s of CPU in that bookkeeping (5x raw httpx); with 20 it matches raw httpx.
 _LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30)
+
+
+_HTTPClient = TypeVar("_HTTPClient", httpx.Client, httpx.AsyncClient)
+
+
+def _checked(client: _HTTPClient | None, expected: type[_HTTPClient]) -> _HTTPClient | None:
+    """An injected client of the wrong kind fails here, not at the first call."""
+    if client is not None and not isinstance(client, expected):
+        raise InvalidRequestError(
+            f"The injected HTTP client is a {type(client).__name__}; this client needs an "
+            f"httpx.{expected.__name__} (sync code: httpx.Client, async code: httpx.AsyncClient)."
+        )
+    return client
 
 
 def _httpx_timeout(timeouts: Timeouts) -> httpx.Timeout:
@@ -370,7 +383,7 @@ class WorkersAIClient(_ClientCore):
         **options: Any,
     ) -> None:
         super().__init__(config, **options)
-        self._http_client: httpx.Client | None = http_client
+        self._http_client: httpx.Client | None = _checked(http_client, httpx.Client)
         self._owns_http = http_client is None
 
     @property
@@ -482,7 +495,7 @@ class AsyncWorkersAIClient(_ClientCore):
         **options: Any,
     ) -> None:
         super().__init__(config, **options)
-        self._http_client: httpx.AsyncClient | None = http_client
+        self._http_client: httpx.AsyncClient | None = _checked(http_client, httpx.AsyncClient)
         self._owns_http = http_client is None
 
     @property

@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import httpx
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput, ModelProfile
 from langchain_core.language_models.base import LangSmithParams
@@ -27,6 +26,10 @@ from typing_extensions import Self
 
 import cf_mistral as cf
 from cf_mistral._config import ACCOUNT_ID_ENV_VARS, API_TOKEN_ENV_VARS
+
+if TYPE_CHECKING:
+    from cf_mistral import AsyncWorkersAIClient, WorkersAIClient
+
 from langchain_cf_mistral._calls import (
     CallPlan,
     PhaseOneBuffer,
@@ -193,12 +196,14 @@ class ChatCloudflareMistral(BaseChatModel):
     streaming: bool = False
     inline_remote_images: bool = False
 
-    http_client: httpx.Client | None = Field(default=None, exclude=True)
-    http_async_client: httpx.AsyncClient | None = Field(default=None, exclude=True)
+    # httpx.Client / httpx.AsyncClient. Typed Any (as ChatOpenAI does) so that importing the
+    # adapter does not import httpx; the core checks the type when it builds its client.
+    http_client: Any | None = Field(default=None, exclude=True)
+    http_async_client: Any | None = Field(default=None, exclude=True)
 
     _config: cf.ClientConfig = PrivateAttr()
-    _client: cf.WorkersAIClient | None = PrivateAttr(default=None)
-    _async_clients: dict[int, cf.AsyncWorkersAIClient] = PrivateAttr(default_factory=dict)
+    _client: WorkersAIClient | None = PrivateAttr(default=None)
+    _async_clients: dict[int, AsyncWorkersAIClient] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod

@@ -12,7 +12,6 @@ import asyncio
 from collections.abc import AsyncGenerator, Generator, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-import httpx
 from llama_index.core.base.llms.types import (
     ChatMessage,
     ChatResponse,
@@ -37,18 +36,17 @@ from llama_index.core.prompts import PromptTemplate
 from llama_index.core.types import PydanticProgramMode
 from pydantic import BaseModel, Field, PrivateAttr, SecretStr, field_serializer
 
+import cf_mistral
 from cf_mistral import (
     CONTEXT_WINDOW,
     DEFAULT_MAX_TOKENS,
     DEFAULT_MODEL,
     SAMPLING_PARAMETERS,
     AIGateway,
-    AsyncWorkersAIClient,
     ChatRequest,
     ClientConfig,
     StreamEvent,
     Timeouts,
-    WorkersAIClient,
     check_parameters,
 )
 from llama_index_cf_mistral._messages import (
@@ -66,8 +64,11 @@ from llama_index_cf_mistral._structured import (
 )
 
 if TYPE_CHECKING:
+    import httpx
     from llama_index.core.program.utils import FlexibleModel
     from llama_index.core.tools.types import BaseTool
+
+    from cf_mistral import AsyncWorkersAIClient, WorkersAIClient
 
 __all__ = ["CloudflareMistral"]
 
@@ -247,7 +248,7 @@ class CloudflareMistral(FunctionCallingLLM):
 
     def _sync_client(self) -> WorkersAIClient:
         if self._client is None:
-            self._client = WorkersAIClient(self._config, http_client=self._http_client)
+            self._client = cf_mistral.WorkersAIClient(self._config, http_client=self._http_client)
         return self._client
 
     def _async_client(self) -> AsyncWorkersAIClient:
@@ -257,7 +258,9 @@ class CloudflareMistral(FunctionCallingLLM):
         if self._aclient is None or (
             self._async_http_client is None and self._aclient_loop is not loop
         ):
-            self._aclient = AsyncWorkersAIClient(self._config, http_client=self._async_http_client)
+            self._aclient = cf_mistral.AsyncWorkersAIClient(
+                self._config, http_client=self._async_http_client
+            )
             self._aclient_loop = loop
         return self._aclient
 

@@ -17,6 +17,7 @@ from cf_mistral import (
     AsyncWorkersAIClient,
     ChatRequest,
     ClientConfig,
+    InvalidRequestError,
     StreamEnd,
     StreamInterruptedError,
     TextDelta,
@@ -209,3 +210,23 @@ async def test_results_carry_model_request_id_usage_and_raw(
     end = events[-1]
     assert isinstance(end, StreamEnd)
     assert end.result.usage == result.usage
+
+
+def test_importing_the_package_does_not_import_httpx() -> None:
+    # httpx (and the rich console its CLI module loads) is the largest import cost; the
+    # clients load it on first use.
+    import subprocess
+    import sys
+
+    code = "import sys, cf_mistral; print('httpx' in sys.modules, cf_mistral.WorkersAIClient)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    assert out.startswith("False <class 'cf_mistral.WorkersAIClient'>")
+
+
+@pytest.mark.parametrize("client_class", [WorkersAIClient, AsyncWorkersAIClient])
+def test_an_injected_http_client_of_the_wrong_kind_is_refused(client_class: type) -> None:
+    wrong = httpx.AsyncClient() if client_class is WorkersAIClient else httpx.Client()
+    with pytest.raises(InvalidRequestError, match="needs an httpx"):
+        client_class(account_id="a", api_token="t", http_client=wrong)

@@ -207,6 +207,13 @@ class _ClientCore:
             default_headers=default_headers,
             inline_remote_images=inline_remote_images,
         )
+        self._derive()
+
+    def _derive(self) -> None:
+        # The config is frozen: parse URLs and headers once (per model), not on every call;
+        # building them was the largest cost of preparing a request.
+        self._endpoints: dict[str | None, tuple[httpx.URL, httpx.Headers]] = {}
+        self._timeout_extension = _httpx_timeout(self.config.timeouts).as_dict()
 
     def __repr__(self) -> str:
         config = self.config
@@ -221,15 +228,22 @@ class _ClientCore:
         inlined: Mapping[str, str] | None = None,
     ) -> tuple[PreparedCall, httpx.Request]:
         call = prepare_call(request, stream=stream, inlined_images=inlined)
-        url = self.config.run_url(model)
+        url, headers = self._endpoint(model)
         content = json.dumps(call.body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        http_request = httpx.Request("POST", url, headers=self.config.headers(), content=content)
+        http_request = httpx.Request("POST", url, headers=headers, content=content)
         logger.debug("POST %s (%d bytes, stream=%s)", url, len(content), stream)
         return call, http_request
 
+    def _endpoint(self, model: str | None) -> tuple[httpx.URL, httpx.Headers]:
+        endpoint = self._endpoints.get(model)
+        if endpoint is None:
+            endpoint = (httpx.URL(self.config.run_url(model)), httpx.Headers(self.config.headers()))
+            self._endpoints[model] = endpoint
+        return endpoint
+
     def _arm(self, http_request: httpx.Request) -> httpx.Request:
         """Set this client's timeouts on the request, fresh for each attempt."""
-        http_request.extensions["timeout"] = _httpx_timeout(self.config.timeouts).as_dict()
+        http_request.extensions["timeout"] = self._timeout_extension
         return http_request
 
     def _remote_images(self, request: ChatRequest) -> list[str]:
@@ -301,6 +315,7 @@ class _ClientCore:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(config=state["config"], _http_client=None, _owns_http=True)
+        self._derive()
 
 
 class WorkersAIClient(_ClientCore):

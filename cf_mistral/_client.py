@@ -87,7 +87,10 @@ class _StreamSession:
         # A generator, not a list: each payload's events reach the caller before the next
         # payload is read, so a bad event later in the same chunk cannot swallow the text that
         # arrived before it (the caller has it, and StreamInterruptedError.text matches it).
-        for payload in self.decoder.feed(chunk):
+        # Payloads are decoded as they are handed on, not the whole chunk first: a loopback read
+        # can hold an entire reply, and the first token should not wait for its last.
+        self.decoder.receive(chunk)
+        for payload in self.decoder.events():
             yield from self.accumulator.feed(payload)
             if self.accumulator.done:
                 return

@@ -13,6 +13,8 @@ UTF-8 sequence; the same events come out for any split.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from cf_mistral._errors import StreamInterruptedError
 
 __all__ = ["DONE", "SSEDecoder"]
@@ -23,106 +25,126 @@ MAX_EVENT_BYTES = 16 * 1024 * 1024
 
 
 class SSEDecoder:
-    """Feed bytes with :meth:`feed`; each call returns the complete events' data payloads."""
+    """Bytes in with :meth:`receive`, payloads out one at a time with :meth:`next_event`.
 
-    __slots__ = ("_buffer", "_data", "_has_data", "_pending_cr")
+    Pull-based, as h11 is: a caller that hands each payload on before decoding the next gets
+    its first event as soon as its line is complete, however much arrived with it (a
+    loopback read can hold a whole 2,000-event reply). :meth:`feed` is the eager form.
+    """
+
+    __slots__ = ("_buffer", "_data", "_has_data", "_pending_cr", "_pos", "_seen_cr")
 
     def __init__(self) -> None:
         self._buffer = bytearray()
+        self._pos = 0  # start of the unread part of _buffer
         self._data: list[str] = []
         self._has_data = False
-        self._pending_cr = False
+        self._pending_cr = False  # a line ended in CR at the end of the data so far
+        self._seen_cr = False  # any CR at all: only then is the slower line search needed
 
-    def feed(self, chunk: bytes) -> list[str]:
-        """Decode ``chunk``; return the payloads of the events it completes, in order."""
+    def receive(self, chunk: bytes) -> None:
+        """Add ``chunk`` to the input; decode nothing yet."""
         if not chunk:
-            return []
-        events: list[str] = []
+            return
         if self._pending_cr:
-            # The previous chunk ended in CR: a LF starting this one belongs to that CRLF.
+            # The previous line ended in CR at the end of the data: a LF starting this chunk
+            # belongs to that CRLF.
             self._pending_cr = False
             if chunk[:1] == b"\n":
                 chunk = chunk[1:]
-        buffer = self._buffer
-        buffer += chunk
-        if b"\r" not in buffer:
-            # The usual case, LF-only line ends: split in C rather than line by line in Python
-            # (a 2,000-event stream is 4,000 lines; this is most of the decoder's time).
-            end = buffer.rfind(b"\n")
-            if end >= 0:
-                for line in bytes(buffer[:end]).split(b"\n"):
-                    self._line(line, events)
-                del buffer[: end + 1]
-            return self._checked(events)
-        start = 0
-        length = len(buffer)
-        while start < length:
-            lf = buffer.find(b"\n", start)
-            cr = buffer.find(b"\r", start, lf if lf >= 0 else length)
-            if cr >= 0:
-                end = cr
-                if cr + 1 < length:
-                    next_start = cr + 2 if buffer[cr + 1] == 0x0A else cr + 1
-                else:
-                    next_start = cr + 1
-                    self._pending_cr = True
-            elif lf >= 0:
-                end = lf
-                next_start = lf + 1
-            else:
-                break
-            self._line(bytes(buffer[start:end]), events)
-            start = next_start
-        del buffer[:start]
-        return self._checked(events)
+        if self._pos:
+            del self._buffer[: self._pos]
+            self._pos = 0
+        self._buffer += chunk
+        if not self._seen_cr and b"\r" in chunk:
+            self._seen_cr = True
 
-    def _checked(self, events: list[str]) -> list[str]:
-        if len(self._buffer) > MAX_EVENT_BYTES:
-            raise StreamInterruptedError(
-                f"A stream line exceeded {MAX_EVENT_BYTES} bytes without ending; this is not a "
-                "Workers AI event stream."
-            )
-        return events
+    def next_event(self) -> str | None:
+        """The next complete event's payload, or ``None`` until more input arrives."""
+        while True:
+            line = self._next_line()
+            if line is None:
+                if len(self._buffer) - self._pos > MAX_EVENT_BYTES:
+                    raise StreamInterruptedError(
+                        f"A stream line exceeded {MAX_EVENT_BYTES} bytes without ending; this "
+                        "is not a Workers AI event stream."
+                    )
+                return None
+            payload = self._line(line)
+            if payload is not None:
+                return payload
+
+    def events(self) -> Iterator[str]:
+        """Every complete event's payload, decoded lazily as the iterator is advanced."""
+        while (payload := self.next_event()) is not None:
+            yield payload
+
+    def feed(self, chunk: bytes) -> list[str]:
+        """Decode ``chunk``; return the payloads of the events it completes, in order."""
+        self.receive(chunk)
+        return list(self.events())
 
     def flush(self) -> list[str]:
-        """At the end of input: a last unterminated line, and an event it left undispatched.
+        """At the end of input: the remaining events, a last unterminated line, and an event
+        it left undispatched.
 
         The spec discards an event without its blank line; we keep a final complete
         payload (typically ``[DONE]``) because a proxy may drop the last blank line.
         """
-        events: list[str] = []
-        if self._buffer:
-            line = bytes(self._buffer)
+        events = list(self.events())
+        if self._pos < len(self._buffer):
+            line = bytes(self._buffer[self._pos :])
             self._buffer.clear()
-            self._line(line, events)
+            self._pos = 0
+            payload = self._line(line)
+            if payload is not None:
+                events.append(payload)
         if self._has_data:
             events.append("\n".join(self._data))
             self._data = []
             self._has_data = False
         return events
 
-    def _line(self, raw: bytes, events: list[str]) -> None:
+    def _next_line(self) -> bytes | None:
+        buffer, pos = self._buffer, self._pos
+        lf = buffer.find(b"\n", pos)
+        if self._seen_cr:
+            cr = buffer.find(b"\r", pos, lf if lf >= 0 else len(buffer))
+            if cr >= 0:
+                if cr + 1 == len(buffer):
+                    self._pending_cr = True
+                    self._pos = cr + 1
+                else:
+                    self._pos = cr + 2 if buffer[cr + 1] == 0x0A else cr + 1
+                return bytes(buffer[pos:cr])
+        if lf < 0:
+            return None
+        self._pos = lf + 1
+        return bytes(buffer[pos:lf])
+
+    def _line(self, raw: bytes) -> str | None:
+        """Interpret one line; the payload when it completes an event."""
         if not raw:
             if self._has_data:
-                events.append("\n".join(self._data))
+                payload = "\n".join(self._data)
                 self._data = []
                 self._has_data = False
-            return
+                return payload
+            return None
         if raw[:6] == b"data: ":  # nearly every line: skip the general field parsing
             self._data.append(raw[6:].decode("utf-8", errors="replace"))
             self._has_data = True
-            return
+            return None
         line = raw.decode("utf-8", errors="replace")
         if line[0] == ":":
-            return
+            return None
         field, colon, value = line.partition(":")
         if not colon:
-            if line == DONE:
-                # Bare "[DONE]" line, as some Workers AI paths send it: an event of its own.
-                events.append(DONE)
-            return
+            # Bare "[DONE]" line, as some Workers AI paths send it: an event of its own.
+            return DONE if line == DONE else None
         if value[:1] == " ":
             value = value[1:]
         if field == "data":
             self._data.append(value)
             self._has_data = True
+        return None

@@ -95,3 +95,22 @@ def test_recorded_streams_decode_identically_at_every_chunk_size(
     expected = [line[len("data: ") :] for line in raw.decode().splitlines() if line]
     chunks = [raw] if size is None else [raw[i : i + size] for i in range(0, len(raw), size)]
     assert decode(chunks) == expected
+
+
+def test_events_are_decoded_one_at_a_time_as_they_are_pulled() -> None:
+    # A loopback read can hold a whole reply; the first event must not wait for the last.
+    decoder = SSEDecoder()
+    decoder.receive(b'data: {"response":"a"}\n\ndata: {"response":"b"}\n\ndata: [DONE]\n\n')
+    assert decoder.next_event() == '{"response":"a"}'
+    assert decoder.next_event() == '{"response":"b"}'
+    decoder.receive(b"data: late\n\n")  # arrives before the rest was pulled: order is kept
+    assert list(decoder.events()) == ["[DONE]", "late"]
+    assert decoder.next_event() is None
+
+
+def test_a_crlf_split_after_a_pulled_line_is_one_line_end() -> None:
+    decoder = SSEDecoder()
+    decoder.receive(b"data: x\r")
+    assert decoder.next_event() is None
+    decoder.receive(b"\n\r\n")
+    assert decoder.next_event() == "x"

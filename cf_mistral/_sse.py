@@ -61,6 +61,14 @@ class SSEDecoder:
 
     def next_event(self) -> str | None:
         """The next complete event's payload, or ``None`` until more input arrives."""
+        if not self._seen_cr and not self._has_data:
+            # Nearly every Workers AI event is one "data: ..." line and a blank line: take it
+            # whole with two searches instead of interpreting two lines.
+            buffer, pos = self._buffer, self._pos
+            end = buffer.find(b"\n\n", pos)
+            if end >= 0 and buffer.startswith(b"data: ", pos) and buffer.find(b"\n", pos, end) < 0:
+                self._pos = end + 2
+                return buffer[pos + 6 : end].decode("utf-8", errors="replace")
         while True:
             line = self._next_line()
             if line is None:

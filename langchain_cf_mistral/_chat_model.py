@@ -521,15 +521,18 @@ class ChatCloudflareMistral(BaseChatModel):
             phase_one = PhaseOneBuffer()
             for event in events:
                 for released in phase_one.feed(event):
-                    yield from _emit([released], run_manager)
+                    if (chunk := _generation(released)) is not None:
+                        _on_token(chunk, run_manager)
+                        yield chunk
             if phase_one.called_tool:
                 return
             events = iter_adapted(client.stream(plan.then, model=plan.model))
             events = (with_usage(event, phase_one.usage) for event in events)
         single = SingleCallFilter() if plan.single_tool_call else None
         for event in events:
-            if single is None or single.keep(event):
-                yield from _emit([event], run_manager)
+            if (single is None or single.keep(event)) and (chunk := _generation(event)) is not None:
+                _on_token(chunk, run_manager)
+                yield chunk
 
     async def _astream(
         self,
@@ -546,7 +549,7 @@ class ChatCloudflareMistral(BaseChatModel):
             phase_one = PhaseOneBuffer()
             async for event in aiter_adapted(client.stream(plan.request, model=plan.model)):
                 for released in phase_one.feed(event):
-                    for chunk in _chunks([released]):
+                    if (chunk := _generation(released)) is not None:
                         if run_manager is not None and chunk.text:
                             await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
                         yield chunk
@@ -559,7 +562,7 @@ class ChatCloudflareMistral(BaseChatModel):
         async for event in aiter_adapted(client.stream(request, model=plan.model)):
             if single is not None and not single.keep(event):
                 continue
-            for chunk in _chunks([with_usage(event, earlier)]):
+            if (chunk := _generation(with_usage(event, earlier))) is not None:
                 if run_manager is not None and chunk.text:
                     await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
                 yield chunk
@@ -579,17 +582,12 @@ def _chat_result(result: cf.ChatResult, plan: CallPlan) -> ChatResult:
     )
 
 
-def _chunks(events: Sequence[cf.StreamEvent]) -> Iterator[ChatGenerationChunk]:
-    for event in events:
-        chunk = event_to_chunk(event)
-        if chunk is not None:
-            yield ChatGenerationChunk(message=chunk)
+def _generation(event: cf.StreamEvent) -> ChatGenerationChunk | None:
+    # One call per event and no generator per event: this is the per-token hot path.
+    chunk = event_to_chunk(event)
+    return None if chunk is None else ChatGenerationChunk(message=chunk)
 
 
-def _emit(
-    events: Sequence[cf.StreamEvent], run_manager: CallbackManagerForLLMRun | None
-) -> Iterator[ChatGenerationChunk]:
-    for chunk in _chunks(events):
-        if run_manager is not None and chunk.text:
-            run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-        yield chunk
+def _on_token(chunk: ChatGenerationChunk, run_manager: CallbackManagerForLLMRun | None) -> None:
+    if run_manager is not None and chunk.text:
+        run_manager.on_llm_new_token(chunk.text, chunk=chunk)

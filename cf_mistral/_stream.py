@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from json.scanner import make_scanner
 from typing import Any
 
 from cf_mistral._errors import StreamInterruptedError, WorkersAIError
@@ -51,6 +52,20 @@ from cf_mistral._types import (
 __all__ = ["StreamAccumulator"]
 
 _LEAK_PREFIX = "[TOOL_CALLS]"
+# The keys of a plain text event (native route): ``p`` is padding, ``tool_calls`` empty noise.
+_PLAIN_KEYS = frozenset({"response", "p", "tool_calls"})
+# json.loads is three Python calls and two regex matches around this one C call; a payload it
+# reads whole is taken as is, anything else (whitespace around it, a BOM, junk) goes through
+# json.loads, which accepts or rejects it exactly as before.
+_scan = make_scanner(json.JSONDecoder())  # type: ignore[arg-type]  # typeshed: context is a decoder
+
+
+def _loads(payload: str) -> Any:
+    try:
+        value, end = _scan(payload, 0)
+    except StopIteration:
+        return json.loads(payload)
+    return value if end == len(payload) else json.loads(payload)
 
 
 class _PartialCall:
@@ -69,6 +84,8 @@ class StreamAccumulator:
         self._call = call
         self._model = model
         self._stop = StopFilter(call.stop)
+        # Text reaches the caller as it arrives: no forced call to assemble, no stop to look for.
+        self._direct = call.forced is None and not call.stop
         self._text = bytearray()  # UTF-8 of the emitted text: O(reply) memory, no quadratic joins
         self._raw_text: list[str] = []  # only while holding back a possible tool call
         self._holding = bool(call.tool_names) and call.forced is None and not call.json_reply
@@ -101,7 +118,7 @@ class StreamAccumulator:
             self.done = True
             return []
         try:
-            event = json.loads(payload)
+            event = _loads(payload)
         except ValueError:
             raise self._interrupted(
                 f"Workers AI sent a malformed stream event: {payload[:120]!r}"
@@ -111,6 +128,19 @@ class StreamAccumulator:
                 f"Workers AI sent a stream event that is not an object: {payload[:120]!r}"
             )
         self._last_event = event
+        # Nearly every event of a reply: text only. Same result as the general path below.
+        text = event.get("response")
+        if (
+            type(text) is str
+            and text
+            and self._direct
+            and not self._holding
+            and event.keys() <= _PLAIN_KEYS
+            and not event.get("tool_calls")
+        ):
+            self._text += text.encode("utf-8")
+            self.emitted = True
+            return [TextDelta(text)]
         errors = event.get("errors")
         if errors or event.get("success") is False:
             error = error_from_payload(event, status=None, request_id=None)

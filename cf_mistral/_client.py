@@ -12,7 +12,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Mapping
 from itertools import count
 from typing import Any, TypeVar
 
@@ -89,10 +89,12 @@ class _StreamSession:
         # arrived before it (the caller has it, and StreamInterruptedError.text matches it).
         # Payloads are decoded as they are handed on, not the whole chunk first: a loopback read
         # can hold an entire reply, and the first token should not wait for its last.
-        self.decoder.receive(chunk)
-        for payload in self.decoder.events():
-            yield from self.accumulator.feed(payload)
-            if self.accumulator.done:
+        # next_event in a loop rather than the events() generator: one layer less per event.
+        decoder, accumulator = self.decoder, self.accumulator
+        decoder.receive(chunk)
+        while (payload := decoder.next_event()) is not None:
+            yield from accumulator.feed(payload)
+            if accumulator.done:
                 return
 
     def finish(self, request_id: str | None) -> list[StreamEvent]:
@@ -426,7 +428,9 @@ class WorkersAIClient(_ClientCore):
                 time.sleep(self._backoff(error, attempt))
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def stream(self, request: ChatRequest, *, model: str | None = None) -> Iterator[StreamEvent]:
+    def stream(
+        self, request: ChatRequest, *, model: str | None = None
+    ) -> Generator[StreamEvent, None, None]:
         """Yield the reply as events; closing the iterator closes the HTTP response."""
         call, http_request = self._build(
             request, stream=True, model=model, inlined=self._download_images(request)
@@ -540,7 +544,7 @@ class AsyncWorkersAIClient(_ClientCore):
 
     async def stream(
         self, request: ChatRequest, *, model: str | None = None
-    ) -> AsyncIterator[StreamEvent]:
+    ) -> AsyncGenerator[StreamEvent, None]:
         """Yield the reply as events; closing or cancelling closes the HTTP response."""
         call, http_request = self._build(
             request, stream=True, model=model, inlined=await self._download_images(request)

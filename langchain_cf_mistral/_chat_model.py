@@ -12,6 +12,7 @@ from langchain_core.language_models import BaseChatModel, LanguageModelInput, Mo
 from langchain_core.language_models.base import LangSmithParams
 from langchain_core.messages import (
     AIMessage,
+    AIMessageChunk,
     BaseMessage,
     MessageLikeRepresentation,
     convert_to_messages,
@@ -516,23 +517,38 @@ class ChatCloudflareMistral(BaseChatModel):
         with adapted_errors():
             plan = self._plan(messages, stop, kwargs)
         client = self._sync_client
-        events = iter_adapted(client.stream(plan.request, model=plan.model))
+        earlier: cf.Usage | None = None
         if plan.then is not None:
             phase_one = PhaseOneBuffer()
-            for event in events:
+            for event in iter_adapted(client.stream(plan.request, model=plan.model)):
                 for released in phase_one.feed(event):
                     if (chunk := _generation(released)) is not None:
                         _on_token(chunk, run_manager)
                         yield chunk
             if phase_one.called_tool:
                 return
-            events = iter_adapted(client.stream(plan.then, model=plan.model))
-            events = (with_usage(event, phase_one.usage) for event in events)
+            request, earlier = plan.then, phase_one.usage
+        else:
+            request = plan.request
         single = SingleCallFilter() if plan.single_tool_call else None
-        for event in events:
-            if (single is None or single.keep(event)) and (chunk := _generation(event)) is not None:
-                _on_token(chunk, run_manager)
-                yield chunk
+        # The per-token hot path: errors adapted around the loop rather than by a generator
+        # layer, and a text delta turned into its chunk inline (no call, no isinstance chain).
+        events = client.stream(request, model=plan.model)
+        try:
+            with adapted_errors():
+                for event in events:
+                    if type(event) is cf.TextDelta and event.text and single is None:
+                        chunk = ChatGenerationChunk(message=AIMessageChunk(content=event.text))
+                    else:
+                        kept = single is None or single.keep(event)
+                        chunk = _generation(with_usage(event, earlier)) if kept else None
+                        if chunk is None:
+                            continue
+                    if run_manager is not None and chunk.text:
+                        run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                    yield chunk
+        finally:
+            events.close()  # closes the HTTP response when the caller stops early
 
     async def _astream(
         self,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, Generator, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from llama_index.core.base.llms.types import (
     ChatMessage,
@@ -45,7 +45,6 @@ from cf_mistral import (
     AIGateway,
     ChatRequest,
     ClientConfig,
-    StreamEvent,
     Timeouts,
     check_parameters,
 )
@@ -398,7 +397,7 @@ class CloudflareMistral(FunctionCallingLLM):
     def _stream_chat(self, request: ChatRequest) -> ChatResponseGen:
         stream = ChatStream()
         # The core's stream is a generator; closing it closes the HTTP response.
-        events = cast(Generator[StreamEvent, None, None], self._sync_client().stream(request))
+        events = self._sync_client().stream(request)
         try:
             for event in events:
                 response = stream.feed(event)
@@ -409,7 +408,7 @@ class CloudflareMistral(FunctionCallingLLM):
 
     async def _astream_chat(self, request: ChatRequest) -> ChatResponseAsyncGen:
         stream = ChatStream()
-        events = cast(AsyncGenerator[StreamEvent, None], self._async_client().stream(request))
+        events = self._async_client().stream(request)
         try:
             async for event in events:
                 response = stream.feed(event)

@@ -532,21 +532,15 @@ class ChatCloudflareMistral(BaseChatModel):
             request = plan.request
         single = SingleCallFilter() if plan.single_tool_call else None
         # The per-token hot path: errors adapted around the loop rather than by a generator
-        # layer, and a text delta turned into its chunk inline (no call, no isinstance chain).
+        # layer per event.
         events = client.stream(request, model=plan.model)
         try:
             with adapted_errors():
                 for event in events:
-                    if type(event) is cf.TextDelta and event.text and single is None:
-                        chunk = ChatGenerationChunk(message=AIMessageChunk(content=event.text))
-                    else:
-                        kept = single is None or single.keep(event)
-                        chunk = _generation(with_usage(event, earlier)) if kept else None
-                        if chunk is None:
-                            continue
-                    if run_manager is not None and chunk.text:
-                        run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-                    yield chunk
+                    if (chunk := _chunk_for(event, single, earlier)) is not None:
+                        if run_manager is not None and chunk.text:
+                            run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                        yield chunk
         finally:
             events.close()  # closes the HTTP response when the caller stops early
 
@@ -575,13 +569,16 @@ class ChatCloudflareMistral(BaseChatModel):
         else:
             request = plan.request
         single = SingleCallFilter() if plan.single_tool_call else None
-        async for event in aiter_adapted(client.stream(request, model=plan.model)):
-            if single is not None and not single.keep(event):
-                continue
-            if (chunk := _generation(with_usage(event, earlier))) is not None:
-                if run_manager is not None and chunk.text:
-                    await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-                yield chunk
+        events = client.stream(request, model=plan.model)
+        try:
+            with adapted_errors():
+                async for event in events:
+                    if (chunk := _chunk_for(event, single, earlier)) is not None:
+                        if run_manager is not None and chunk.text:
+                            await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                        yield chunk
+        finally:
+            await events.aclose()  # closes the HTTP response when the caller stops early
 
 
 def _replace(value: Any, **changes: Any) -> Any:
@@ -596,6 +593,18 @@ def _chat_result(result: cf.ChatResult, plan: CallPlan) -> ChatResult:
         generations=[ChatGeneration(message=message)],
         llm_output={"model_name": result.model},
     )
+
+
+def _chunk_for(
+    event: cf.StreamEvent, single: SingleCallFilter | None, earlier: cf.Usage | None
+) -> ChatGenerationChunk | None:
+    """The chunk for one event of the (last) stream, or ``None``; shared by sync and async."""
+    if type(event) is cf.TextDelta and event.text and single is None:
+        # Nearly every event: build the chunk without the general mapping's isinstance chain.
+        return ChatGenerationChunk(message=AIMessageChunk(content=event.text))
+    if single is not None and not single.keep(event):
+        return None
+    return _generation(with_usage(event, earlier))
 
 
 def _generation(event: cf.StreamEvent) -> ChatGenerationChunk | None:

@@ -91,7 +91,25 @@ class CloudflareMistral(FunctionCallingLLM):
     serialization, events, logs and errors. Missing ``account_id`` / ``api_token`` are read
     from ``CLOUDFLARE_ACCOUNT_ID`` / ``CLOUDFLARE_API_TOKEN``.
 
-    Setup and chat:
+    Setup: ``pip install cf-mistral``, then set ``CLOUDFLARE_ACCOUNT_ID`` and
+    ``CLOUDFLARE_API_TOKEN`` (a token with Workers AI permission).
+
+    Key init args:
+
+    - ``model``: Workers AI model id (default ``@cf/mistralai/mistral-small-3.1-24b-instruct``).
+    - ``account_id``, ``api_token``: credentials (else the environment variables above).
+    - ``base_url``: API base URL (env ``CLOUDFLARE_BASE_URL``; the emulator's for offline tests).
+    - ``gateway``: an AI Gateway id or ``cf_mistral.AIGateway`` (URL or header form, token,
+      caching, metadata).
+    - ``temperature`` (0-5), ``top_p`` (0-2), ``top_k`` (1-50), ``seed``,
+      ``repetition_penalty`` / ``frequency_penalty`` / ``presence_penalty`` (0-2): checked
+      against the model's ranges at construction; ``max_tokens`` (default 4096, always sent).
+    - ``additional_kwargs``: more parameters of the model's schema (they override the fields).
+    - ``timeout`` (seconds or ``cf_mistral.Timeouts``; finite by default), ``max_retries``
+      (default 2), ``default_headers``, ``inline_remote_images`` (download web images and send
+      them inline), ``http_client`` / ``async_http_client`` (your own httpx clients).
+
+    Instantiate and chat:
 
     >>> from llama_index.core.llms import ChatMessage
     >>> from llama_index_cf_mistral import CloudflareMistral

@@ -72,7 +72,7 @@ from cf_mistral._types import (
 from cf_mistral._version import __version__
 
 if typing.TYPE_CHECKING:
-    from cf_mistral._client import AsyncWorkersAIClient, WorkersAIClient
+    from cf_mistral._client import AsyncWorkersAIClient, WorkersAIClient, check_http_clients
 
 __all__ = [
     "CONTEXT_WINDOW",
@@ -125,6 +125,7 @@ __all__ = [
     "WorkersAIClient",
     "WorkersAIError",
     "__version__",
+    "check_http_clients",
     "check_parameters",
     "check_sampling_params",
     "estimate_cost_usd",
@@ -136,7 +137,11 @@ __all__ = [
 # The clients are loaded on first use: they import httpx, which costs more than the rest of
 # the package together (its CLI module pulls in rich when that is installed). Types, config
 # and errors never need it, so `import cf_mistral` (and the adapters) stay cheap.
-_LAZY = {"AsyncWorkersAIClient": "cf_mistral._client", "WorkersAIClient": "cf_mistral._client"}
+_LAZY = {
+    "AsyncWorkersAIClient": "cf_mistral._client",
+    "WorkersAIClient": "cf_mistral._client",
+    "check_http_clients": "cf_mistral._client",
+}
 
 
 def _present(value: typing.Any) -> typing.Any:

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from cf_mistral._config import AIGateway, ClientConfig, Timeouts
+from cf_mistral._config import ClientConfig, Timeouts
 from cf_mistral._errors import (
     APIConnectionError,
     APITimeoutError,
@@ -44,7 +44,7 @@ from cf_mistral._types import (
     UsageEvent,
 )
 
-__all__ = ["AsyncWorkersAIClient", "WorkersAIClient"]
+__all__ = ["AsyncWorkersAIClient", "WorkersAIClient", "check_http_clients"]
 
 logger = logging.getLogger("cf_mistral")
 
@@ -66,6 +66,15 @@ def _checked(client: _HTTPClient | None, expected: type[_HTTPClient]) -> _HTTPCl
             f"httpx.{expected.__name__} (sync code: httpx.Client, async code: httpx.AsyncClient)."
         )
     return client
+
+
+def check_http_clients(sync: object = None, asynchronous: object = None) -> None:
+    """Refuse injected HTTP clients of the wrong kind when a model is built, not at its first call.
+
+    For the adapters, whose client fields are untyped so that importing them stays free of httpx.
+    """
+    _checked(sync, httpx.Client)  # type: ignore[type-var]
+    _checked(asynchronous, httpx.AsyncClient)  # type: ignore[type-var]
 
 
 def _httpx_timeout(timeouts: Timeouts) -> httpx.Timeout:
@@ -187,31 +196,14 @@ def _translated(error: httpx.TransportError, session: _StreamSession | None) -> 
 class _ClientCore:
     """Configuration and every decision the sync and async clients share."""
 
-    def __init__(
-        self,
-        config: ClientConfig | None = None,
-        *,
-        account_id: str | None = None,
-        api_token: str | Any | None = None,
-        model: str | None = None,
-        base_url: str | None = None,
-        gateway: AIGateway | str | None = None,
-        timeout: Timeouts | float | Mapping[str, float] | None = None,
-        max_retries: int | None = None,
-        default_headers: Mapping[str, str] | None = None,
-        inline_remote_images: bool = False,
-    ) -> None:
-        self.config = config or ClientConfig.build(
-            account_id=account_id,
-            api_token=api_token,
-            model=model,
-            base_url=base_url,
-            gateway=gateway,
-            timeout=timeout,
-            max_retries=max_retries,
-            default_headers=default_headers,
-            inline_remote_images=inline_remote_images,
-        )
+    def __init__(self, config: ClientConfig | None = None, **options: Any) -> None:
+        # The public clients document the options; ClientConfig.build types and checks them.
+        if config is not None and options:
+            raise InvalidRequestError(
+                f"Pass either config or keyword options, not both (got config and "
+                f"{sorted(options)}): options would be ignored. Put them in the ClientConfig."
+            )
+        self.config = config or ClientConfig.build(**options)
         self._derive()
 
     def _derive(self) -> None:

@@ -231,6 +231,8 @@ class ChatCloudflareMistral(BaseChatModel):
             fields, self.model_kwargs, extra_name="model_kwargs", extra_overrides_fields=False
         )
         self._config = cf.ClientConfig.from_fields(self)
+        if self.http_client is not None or self.http_async_client is not None:
+            cf.check_http_clients(self.http_client, self.http_async_client)
         return self
 
     # -- LangChain identity ----------------------------------------------------------------

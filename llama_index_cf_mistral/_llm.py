@@ -235,6 +235,8 @@ class CloudflareMistral(FunctionCallingLLM):
             extra_overrides_fields=True,
         )
         self._config = ClientConfig.from_fields(self)
+        if http_client is not None or async_http_client is not None:
+            cf_mistral.check_http_clients(http_client, async_http_client)
         self._http_client = http_client
         self._async_http_client = async_http_client
 

@@ -230,3 +230,9 @@ def test_an_injected_http_client_of_the_wrong_kind_is_refused(client_class: type
     wrong = httpx.AsyncClient() if client_class is WorkersAIClient else httpx.Client()
     with pytest.raises(InvalidRequestError, match="needs an httpx"):
         client_class(account_id="a", api_token="t", http_client=wrong)
+
+
+def test_a_config_and_keyword_options_together_are_refused() -> None:
+    config = ClientConfig.build(account_id="a", api_token="t")
+    with pytest.raises(InvalidRequestError, match=r"not both .*'max_retries'"):
+        WorkersAIClient(config, max_retries=5)

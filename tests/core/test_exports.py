@@ -29,7 +29,7 @@ def test_all_is_complete() -> None:
         if not name.startswith("_") and not inspect.ismodule(value)
     }
     # The clients load on first attribute access (they import httpx).
-    lazy = {"WorkersAIClient", "AsyncWorkersAIClient"}
+    lazy = {"WorkersAIClient", "AsyncWorkersAIClient", "check_http_clients"}
     assert public | lazy | {"__version__"} == set(cf_mistral.__all__)
 
 

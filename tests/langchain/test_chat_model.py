@@ -495,6 +495,7 @@ def test_unsupported_blocks_are_refused_naming_the_block(model: ChatCloudflareMi
         ({"model_kwargs": {"temperature": 0.1}}, "own arguments"),
         ({"foo": 1}, "unknown argument"),
         ({"timeout": "soon"}, "timeout"),
+        ({"http_client": "not a client"}, r"needs an httpx\.Client"),
     ],
 )
 def test_bad_configuration_fails_at_construction(options: dict[str, Any], match: str) -> None:

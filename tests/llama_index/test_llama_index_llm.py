@@ -393,3 +393,12 @@ async def test_ai_gateway_routes_through_the_gateway_url(make_calls: Any, emulat
     assert request.route == "gateway"
     assert request.gateway == "my-gateway"
     assert request.headers["cf-aig-cache-ttl"] == "3600"
+
+
+def test_an_injected_http_client_of_the_wrong_kind_fails_at_construction() -> None:
+    import httpx
+
+    from llama_index_cf_mistral import CloudflareMistral
+
+    with pytest.raises(ValueError, match=r"needs an httpx\.AsyncClient"):
+        CloudflareMistral(account_id="a", api_token="t", async_http_client=httpx.Client())

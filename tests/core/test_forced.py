@@ -241,3 +241,10 @@ def test_refs_that_are_not_local_definitions_are_left_alone() -> None:
     assert properties["a"] == {"$ref": "#/$defs/t__A"}
     assert properties["b"] == {"$ref": "https://example.com/schema.json"}
     assert properties["c"] == {"$ref": "#/definitions/Missing"}
+
+
+def test_a_forced_tool_without_parameters_admits_only_an_empty_object() -> None:
+    plan = plan_forced_tool_call([ToolDefinition("ping", "Check the service")], "ping")
+
+    assert plan is not None
+    assert plan.guided_json == {"type": "object", "properties": {}, "additionalProperties": False}

@@ -459,3 +459,12 @@ def test_the_wire_body_check_catches_what_the_issue_forbids(body: dict[str, Any]
     # The autouse check in conftest.py runs on every recorded body; make sure it can fail.
     with pytest.raises(AssertionError):
         assert_clean_wire_body(body)
+
+
+def test_an_image_over_the_inline_limit_is_refused_with_its_size() -> None:
+    from cf_mistral import InvalidRequestError, to_data_url
+    from cf_mistral._images import MAX_IMAGE_BYTES
+
+    to_data_url(b"x" * MAX_IMAGE_BYTES, "image/png")  # at the limit: accepted
+    with pytest.raises(InvalidRequestError, match=r"limit here is 10485760 bytes"):
+        to_data_url(b"x" * (MAX_IMAGE_BYTES + 1), "image/png")

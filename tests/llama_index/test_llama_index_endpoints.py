@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 import pytest
-from llama_index.core.base.llms.types import ChatMessage, MessageRole, TextBlock
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from llama_index.core.base.llms.types import ChatMessage, ChatResponse, MessageRole, TextBlock
 
-from cf_mistral import DEFAULT_MAX_TOKENS, InvalidParameterError
+from cf_mistral import DEFAULT_MAX_TOKENS, InvalidParameterError, TextDelta
+from cf_mistral._prevalidated import model_state
 from cf_mistral.emulator import Emulator
+from llama_index_cf_mistral._messages import assistant_message
+from llama_index_cf_mistral._stream import (
+    ChatStream,
+    _new_response,
+    _new_text_block,
+    _new_text_message,
+)
 
 USER = [ChatMessage(role="user", content="Hello there")]
 
@@ -172,3 +183,37 @@ async def test_a_server_error_surfaces_as_the_core_error(calls: Any, emulator: E
 
     with pytest.raises(BadRequestError):
         await calls.chat(USER)
+
+
+@settings(max_examples=50, deadline=None)
+@given(pieces=st.lists(st.text(min_size=1), min_size=1, max_size=5))
+def test_stream_chunks_equal_what_llama_index_validation_builds(pieces: list[str]):
+    stream, text = ChatStream(), ""
+    for piece in pieces:
+        chunk = stream.feed(TextDelta(piece))
+        text += piece
+        expected = ChatResponse(message=assistant_message(text), delta=piece)
+        assert chunk is not None
+        assert model_state(chunk) == model_state(expected)
+        assert model_state(chunk.message) == model_state(expected.message)
+        assert [model_state(b) for b in chunk.message.blocks] == [
+            model_state(b) for b in expected.message.blocks
+        ]
+        assert pickle.loads(pickle.dumps(chunk)) == expected
+
+
+def test_stream_chunks_are_not_revalidated_per_token():
+    # If a llama-index-core release makes these differ from the validated models,
+    # prevalidated falls back to validation (correct, but slower per token): this says so.
+    assert _new_text_block is not TextBlock
+    assert _new_text_message is not ChatMessage
+    assert _new_response is not ChatResponse
+    stream = ChatStream()
+    first, second = stream.feed(TextDelta("a")), stream.feed(TextDelta("b"))
+    assert first is not None
+    assert second is not None
+    first.message.additional_kwargs["k"] = 1
+    first.additional_kwargs["k"] = 1
+    assert second.message.additional_kwargs == {}
+    assert second.additional_kwargs == {}
+    assert first.message.blocks is not second.message.blocks

@@ -88,9 +88,9 @@ class _StreamSession:
 
     __slots__ = ("accumulator", "decoder")
 
-    def __init__(self, call: PreparedCall, model: str) -> None:
+    def __init__(self, call: PreparedCall, model: str, *, snapshots: bool) -> None:
         self.decoder = SSEDecoder()
-        self.accumulator = StreamAccumulator(call, model=model)
+        self.accumulator = StreamAccumulator(call, model=model, snapshots=snapshots)
 
     def feed(self, chunk: bytes) -> Iterator[StreamEvent]:
         # A generator, not a list: each payload's events reach the caller before the next
@@ -123,11 +123,11 @@ class _StreamSession:
         return self.accumulator.done
 
 
-def _events_from_result(result: ChatResult) -> list[StreamEvent]:
+def _events_from_result(result: ChatResult, *, snapshots: bool) -> list[StreamEvent]:
     """A complete reply as stream events (for a server that answered a stream with JSON)."""
     events: list[StreamEvent] = []
     if result.text:
-        events.append(TextDelta(result.text))
+        events.append(TextDelta(result.text, result.text if snapshots else None))
     for index, call in enumerate(result.tool_calls):
         events.append(ToolCallDelta(index, call.id, call.name, json.dumps(dict(call.arguments))))
     if result.usage is not None:
@@ -421,14 +421,20 @@ class WorkersAIClient(_ClientCore):
         raise AssertionError("unreachable")  # pragma: no cover
 
     def stream(
-        self, request: ChatRequest, *, model: str | None = None
+        self, request: ChatRequest, *, model: str | None = None, snapshots: bool = False
     ) -> Generator[StreamEvent, None, None]:
-        """Yield the reply as events; closing the iterator closes the HTTP response."""
+        """Yield the reply as events; closing the iterator closes the HTTP response.
+
+        With ``snapshots=True`` every :class:`TextDelta` also carries the text so far, for
+        consumers that hand out the running text (as LlamaIndex's chunks do): it is the
+        stream's own string, so it costs no second copy of the reply, as long as each
+        snapshot is let go once the next one arrives.
+        """
         call, http_request = self._build(
             request, stream=True, model=model, inlined=self._download_images(request)
         )
         for attempt in count():
-            session = _StreamSession(call, model or self.config.model)
+            session = _StreamSession(call, model or self.config.model, snapshots=snapshots)
             try:
                 with _transport_errors(session):
                     response = self._http.send(self._arm(http_request), stream=True)
@@ -437,7 +443,9 @@ class WorkersAIClient(_ClientCore):
                             response.read()
                         if not self._stream_opened(response, http_request):
                             response.read()
-                            yield from _events_from_result(self._result(response, call, model))
+                            yield from _events_from_result(
+                                self._result(response, call, model), snapshots=snapshots
+                            )
                             return
                         chunks = response.iter_bytes()
                         for chunk in chunks:
@@ -535,14 +543,17 @@ class AsyncWorkersAIClient(_ClientCore):
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def stream(
-        self, request: ChatRequest, *, model: str | None = None
+        self, request: ChatRequest, *, model: str | None = None, snapshots: bool = False
     ) -> AsyncGenerator[StreamEvent, None]:
-        """Yield the reply as events; closing or cancelling closes the HTTP response."""
+        """Yield the reply as events; closing or cancelling closes the HTTP response.
+
+        ``snapshots``: as for :meth:`WorkersAIClient.stream`.
+        """
         call, http_request = self._build(
             request, stream=True, model=model, inlined=await self._download_images(request)
         )
         for attempt in count():
-            session = _StreamSession(call, model or self.config.model)
+            session = _StreamSession(call, model or self.config.model, snapshots=snapshots)
             try:
                 with _transport_errors(session):
                     response = await self._http.send(self._arm(http_request), stream=True)
@@ -551,7 +562,9 @@ class AsyncWorkersAIClient(_ClientCore):
                             await response.aread()
                         if not self._stream_opened(response, http_request):
                             await response.aread()
-                            for event in _events_from_result(self._result(response, call, model)):
+                            for event in _events_from_result(
+                                self._result(response, call, model), snapshots=snapshots
+                            ):
                                 yield event
                             return
                         chunks = response.aiter_bytes()

@@ -80,13 +80,14 @@ class _PartialCall:
 class StreamAccumulator:
     """Turns one stream's payloads into events; see the module docstring for the rules."""
 
-    def __init__(self, call: PreparedCall, *, model: str) -> None:
+    def __init__(self, call: PreparedCall, *, model: str, snapshots: bool = False) -> None:
         self._call = call
+        self._snapshots = snapshots
         self._model = model
         self._stop = StopFilter(call.stop)
         # Text reaches the caller as it arrives: no forced call to assemble, no stop to look for.
         self._direct = call.forced is None and not call.stop
-        self._text = bytearray()  # UTF-8 of the emitted text: O(reply) memory, no quadratic joins
+        self._text = ""  # the emitted text; grown in place by _delta, see there
         self._raw_text: list[str] = []  # only while holding back a possible tool call
         self._holding = bool(call.tool_names) and call.forced is None and not call.json_reply
         self._forced_text: list[str] = []
@@ -108,7 +109,7 @@ class StreamAccumulator:
     @property
     def text(self) -> str:
         """The text emitted so far."""
-        return self._text.decode("utf-8")
+        return self._text
 
     def feed(self, payload: str) -> list[StreamEvent]:
         """Events for one SSE ``data`` payload."""
@@ -138,9 +139,8 @@ class StreamAccumulator:
             and event.keys() <= _PLAIN_KEYS
             and not event.get("tool_calls")
         ):
-            self._text += text.encode("utf-8")
             self.emitted = True
-            return [TextDelta(text)]
+            return [self._delta(text)]
         errors = event.get("errors")
         if errors or event.get("success") is False:
             error = error_from_payload(event, status=None, request_id=None)
@@ -184,8 +184,7 @@ class StreamAccumulator:
         tail = self._stop.flush()
         if tail:
             # Not through _emit_text: pushing the tail back into the filter would hold it again.
-            self._text += tail.encode("utf-8")
-            out.append(TextDelta(tail))
+            out.append(self._delta(tail))
         usage = self._terminal_usage or self._summed_usage
         if usage is not None:
             out.append(UsageEvent(usage))
@@ -234,8 +233,22 @@ class StreamAccumulator:
     def _emit_text(self, text: str, out: list[StreamEvent]) -> None:
         safe = self._stop.push(text)
         if safe:
-            self._text += safe.encode("utf-8")
-            out.append(TextDelta(safe))
+            out.append(self._delta(safe))
+
+    def _delta(self, text: str) -> TextDelta:
+        """The event for emitted ``text``, which joins the text so far.
+
+        The text so far is one string, appended to through a local: CPython then grows it in
+        place when nothing else holds it (linear time, one copy of the reply), where ``+=`` on
+        the attribute would copy it for every event. A consumer that asked for snapshots holds
+        the previous one, so each append copies; it gets the string it would have built itself,
+        and this accumulator keeps no second copy of the reply beside it.
+        """
+        so_far = self._text
+        self._text = ""
+        so_far += text
+        self._text = so_far
+        return TextDelta(text, so_far) if self._snapshots else TextDelta(text)
 
     # -- tool calls ---------------------------------------------------------------------------
 

@@ -173,7 +173,14 @@ class ChatResult:
 
 @dataclass(frozen=True, slots=True)
 class TextDelta:
+    """New reply text.
+
+    ``snapshot`` is all the text so far, this delta included, on streams opened with
+    ``snapshots=True`` (the stream's own string, not a copy); otherwise ``None``.
+    """
+
     text: str
+    snapshot: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -417,7 +417,7 @@ class CloudflareMistral(FunctionCallingLLM):
     def _stream_chat(self, request: ChatRequest) -> ChatResponseGen:
         stream = ChatStream()
         # The core's stream is a generator; closing it closes the HTTP response.
-        events = self._sync_client().stream(request)
+        events = self._sync_client().stream(request, snapshots=True)
         try:
             for event in events:
                 response = stream.feed(event)
@@ -428,7 +428,7 @@ class CloudflareMistral(FunctionCallingLLM):
 
     async def _astream_chat(self, request: ChatRequest) -> ChatResponseAsyncGen:
         stream = ChatStream()
-        events = self._async_client().stream(request)
+        events = self._async_client().stream(request, snapshots=True)
         try:
             async for event in events:
                 response = stream.feed(event)

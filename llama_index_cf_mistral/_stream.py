@@ -2,8 +2,10 @@
 
 Every chunk carries the cumulative assistant message (one text block, plus the tool calls so
 far) and ``delta`` only the new text: the MistralAI integration appended a text block per
-chunk, so its ``.content`` repeated itself. The last chunk carries the usage, because
-LlamaIndex's end event and ``TokenCountingHandler`` look only at the last chunk.
+chunk, so its ``.content`` repeated itself. The cumulative text is the core stream's own
+snapshot, so the reply is held once (plus the previous chunk's, which LlamaIndex keeps). The
+last chunk carries the usage, because LlamaIndex's end event and ``TokenCountingHandler`` look
+only at the last chunk.
 """
 
 from __future__ import annotations
@@ -80,7 +82,10 @@ class ChatStream:
 
     def feed(self, event: StreamEvent) -> ChatResponse | None:
         if isinstance(event, TextDelta):
-            self._text += event.text
+            # The core's running text (streams opened with snapshots=True): LlamaIndex wants
+            # it in every chunk, and taking the core's string keeps one copy of the reply.
+            snapshot = event.snapshot
+            self._text = self._text + event.text if snapshot is None else snapshot
             return self._chunk(event.text)
         if isinstance(event, ToolCallDelta):
             while len(self._calls) <= event.index:

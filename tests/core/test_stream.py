@@ -388,6 +388,39 @@ async def test_streamed_tool_calls_in_the_emulator_shapes(
     assert_call(events, "get_weather", {"city": "Paris"})
 
 
+@pytest.mark.parametrize("stop", [[], ["END"]], ids=["direct", "stop-filtered"])
+async def test_snapshots_are_the_running_text_and_the_results_own_string(
+    emulator: Emulator, driver: Driver, stop: list[str]
+) -> None:
+    emulator.script(chunks=["Hel", "lo E", "N", "D more"])
+    events = await driver.stream(
+        ChatRequest(messages=[UserMessage("x")], stop=stop), snapshots=True
+    )
+    deltas = [e for e in events if isinstance(e, TextDelta)]
+    so_far = ""
+    for delta in deltas:
+        so_far += delta.text
+        assert delta.snapshot == so_far
+    assert end_of(events).result.text is deltas[-1].snapshot
+    assert so_far == ("Hello " if stop else "Hello END more")
+
+
+async def test_no_snapshots_unless_asked(emulator: Emulator, driver: Driver) -> None:
+    emulator.script(chunks=["a", "b"])
+    events = await driver.stream(ChatRequest(messages=[UserMessage("x")]))
+    assert [e for e in events if isinstance(e, TextDelta)] == [TextDelta("a"), TextDelta("b")]
+
+
+@pytest.mark.parametrize("snapshots", [True, False])
+async def test_a_json_answer_to_a_stream_has_snapshots_as_asked(
+    emulator: Emulator, driver: Driver, snapshots: bool
+) -> None:
+    emulator.script(raw_body=json.dumps({"result": {"response": "whole"}, "success": True}))
+    events = await driver.stream(ChatRequest(messages=[UserMessage("x")]), snapshots=snapshots)
+    assert events[0] == TextDelta("whole", "whole" if snapshots else None)
+    assert end_of(events).result.text == "whole"
+
+
 async def test_streamed_stop_sequence_across_deltas(emulator: Emulator, driver: Driver) -> None:
     emulator.script(chunks=["Hel", "lo E", "N", "D more text"])
     events = await driver.stream(ChatRequest(messages=[UserMessage("x")], stop=["END"]))

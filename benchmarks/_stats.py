@@ -7,7 +7,7 @@ import statistics
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-__all__ = ["Samples", "interleaved", "median", "p90", "ratio"]
+__all__ = ["Samples", "interleaved", "median", "p90", "paired", "ratio"]
 
 K = TypeVar("K")
 
@@ -53,3 +53,41 @@ def interleaved(
             if index >= warmup and value is not None:
                 samples[key].append(value)
     return samples
+
+
+def paired(
+    keys: Sequence[str],
+    measure: Callable[[str], float],
+    *,
+    baseline: str,
+    rounds: int,
+    warmup: int,
+    block: int = 20,
+) -> dict[str, tuple[list[float], list[float]]]:
+    """Per key, ``rounds`` pairs of (key call, baseline call): A F A F … in blocks.
+
+    Each contender's figure is then its median over the median of the baseline calls paired
+    with it. Pairs rather than every contender in one rotation: with a dozen contenders between
+    two calls of the same one, every call starts with caches filled by the others, and a
+    contender with more code pays for the dozen others rather than for itself. The pairs come
+    in blocks of ``block``, the blocks of all contenders in a rotating order, so every
+    contender's samples spread over the whole run and drift lands on all alike. The order
+    within a pair alternates; each contender's first block is preceded by ``warmup`` pairs.
+    """
+    out: dict[str, tuple[list[float], list[float]]] = {
+        key: ([], []) for key in keys if key != baseline
+    }
+    contenders = list(out)
+    blocks = max(1, -(-rounds // block))
+    for index in range(blocks):
+        shift = index % len(contenders) if contenders else 0
+        for key in [*contenders[shift:], *contenders[:shift]]:
+            own, base = out[key]
+            size = min(block, rounds - index * block) + (warmup if index == 0 else 0)
+            for pair in range(size):
+                order = (baseline, key) if pair % 2 else (key, baseline)
+                values = {name: measure(name) for name in order}
+                if index or pair >= warmup:
+                    own.append(values[key])
+                    base.append(values[baseline])
+    return out

@@ -11,7 +11,7 @@ import time
 from benchmarks._contenders import Contender
 from benchmarks._report import Report, Settings, fmt_ms, fmt_ratio
 from benchmarks._server import EmulatorProcess
-from benchmarks._stats import interleaved, median, p90, ratio
+from benchmarks._stats import median, p90, paired, ratio
 
 __all__ = ["run"]
 
@@ -46,20 +46,23 @@ def run(
         call()
         return time.perf_counter() - start
 
-    samples = interleaved(
-        list(contenders), measure, rounds=settings.call_rounds, warmup=settings.call_warmup
+    pairs = paired(
+        list(contenders),
+        measure,
+        baseline="floor",
+        rounds=settings.call_rounds,
+        warmup=settings.call_warmup,
     )
     emu.clear_requests()  # the emulator keeps every request; do not let it grow all run
-    base50, base90 = median(samples["floor"]), p90(samples["floor"])
-    for key, values in samples.items():
-        m50, m90 = median(values), p90(values)
-        if key == "floor":
-            report.set(key, "call_p50", fmt_ms(m50), m50)
-            report.set(key, "call_p90", fmt_ms(m90), m90)
-        else:
-            report.set(key, "call_p50", fmt_ratio(ratio(m50, base50)), ratio(m50, base50))
-            report.set(key, "call_p90", fmt_ratio(ratio(m90, base90)), ratio(m90, base90))
+    floor = [value for _, base in pairs.values() for value in base]
+    base50, base90 = median(floor), p90(floor)
+    report.set("floor", "call_p50", fmt_ms(base50), base50)
+    report.set("floor", "call_p90", fmt_ms(base90), base90)
+    for key, (values, base) in pairs.items():
+        r50, r90 = ratio(median(values), median(base)), ratio(p90(values), p90(base))
+        report.set(key, "call_p50", fmt_ratio(r50), r50)
+        report.set(key, "call_p90", fmt_ratio(r90), r90)
     report.notes.append(
-        f"call: {settings.call_rounds} interleaved rounds after {settings.call_warmup} warm-up; "
-        f"floor {fmt_ms(base50)} median, {fmt_ms(base90)} p90"
+        f"call: per contender, {settings.call_rounds} (contender, raw httpx) pairs after "
+        f"{settings.call_warmup} warm-up; floor {fmt_ms(base50)} median, {fmt_ms(base90)} p90"
     )

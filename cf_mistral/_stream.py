@@ -242,7 +242,9 @@ class StreamAccumulator:
         place when nothing else holds it (linear time, one copy of the reply), where ``+=`` on
         the attribute would copy it for every event. A consumer that asked for snapshots holds
         the previous one, so each append copies; it gets the string it would have built itself,
-        and this accumulator keeps no second copy of the reply beside it.
+        and this accumulator keeps no second copy of the reply beside it. A str takes 1, 2 or 4
+        bytes per character, set by its widest one: one emoji makes an English reply 4x its
+        UTF-8 size, a cost bounded by ``max_tokens`` and worth the shared string.
         """
         so_far = self._text
         self._text = ""

@@ -63,6 +63,7 @@ def paired(
     rounds: int,
     warmup: int,
     block: int = 20,
+    settle: int = 3,
 ) -> dict[str, tuple[list[float], list[float]]]:
     """Per key, ``rounds`` pairs of (key call, baseline call): A F A F … in blocks.
 
@@ -72,7 +73,10 @@ def paired(
     contender with more code pays for the dozen others rather than for itself. The pairs come
     in blocks of ``block``, the blocks of all contenders in a rotating order, so every
     contender's samples spread over the whole run and drift lands on all alike. The order
-    within a pair alternates; each contender's first block is preceded by ``warmup`` pairs.
+    within a pair alternates. Each contender's first block is preceded by ``warmup`` pairs and
+    every block by ``settle`` unrecorded ones: the first two or three calls after another
+    contender ran are cold (for our adapters up to twice the warm time beyond the I/O), and
+    the scenario is sequential calls after warm-up.
     """
     out: dict[str, tuple[list[float], list[float]]] = {
         key: ([], []) for key in keys if key != baseline
@@ -83,11 +87,11 @@ def paired(
         shift = index % len(contenders) if contenders else 0
         for key in [*contenders[shift:], *contenders[:shift]]:
             own, base = out[key]
-            size = min(block, rounds - index * block) + (warmup if index == 0 else 0)
-            for pair in range(size):
+            skipped = settle + (warmup if index == 0 else 0)
+            for pair in range(skipped + min(block, rounds - index * block)):
                 order = (baseline, key) if pair % 2 else (key, baseline)
                 values = {name: measure(name) for name in order}
-                if index or pair >= warmup:
+                if pair >= skipped:
                     own.append(values[key])
                     base.append(values[baseline])
     return out

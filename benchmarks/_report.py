@@ -36,6 +36,11 @@ class Settings:
 
     @property
     def burst_rounds(self) -> int:
+        return 1 if self.quick else 5
+
+    @property
+    def idle_rounds(self) -> int:
+        # One burst after idle per contender is one sample: too few to rank contenders by.
         return 1 if self.quick else 3
 
     @property

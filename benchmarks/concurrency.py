@@ -4,8 +4,8 @@
 Two bursts of each kind back to back per turn. Per burst: the wall time, the exceptions (none
 allowed) and the connections the emulator saw opened (reconnects included: an httpx pool
 keeps only its keep-alive quota of idle connections and closes the rest). After all
-rounds, every contender sits idle for longer than httpx's keep-alive expiry and fires one more
-burst: a pool that stalls on its expired connections shows up there.
+rounds, three times, every contender sits idle for longer than httpx's keep-alive expiry and
+fires one more burst: a pool that stalls on its expired connections shows up there.
 
 Everything async runs in one event loop, so the contenders' async clients stay bound to it.
 """
@@ -66,12 +66,14 @@ async def _main(
                     record["invoke"].append(invoke[0])
                     record["stream"].append(stream[0])
         await asyncio.to_thread(emu.clear_requests)
-    await asyncio.sleep(settings.idle_seconds)
-    for key in keys:
-        elapsed, errors, opened = await _burst(emu, contenders[key].ainvoke, n)
-        out[key]["idle"].append(elapsed)
-        out[key]["errors"].append(errors)
-        out[key]["opened"].append(opened)
+    for index in range(settings.idle_rounds):
+        await asyncio.sleep(settings.idle_seconds)
+        shift = index % len(keys)
+        for key in [*keys[shift:], *keys[:shift]]:
+            elapsed, errors, opened = await _burst(emu, contenders[key].ainvoke, n)
+            out[key]["idle"].append(elapsed)
+            out[key]["errors"].append(errors)
+            out[key]["opened"].append(opened)
     for contender in contenders.values():
         for close in contender.closers:
             result = close()
@@ -88,9 +90,13 @@ def run(
     emu.reset()
     floor = out["floor"]
     base_invoke, base_stream = median(floor["invoke"]), median(floor["stream"])
-    base_idle = floor["idle"][0]
+    base_idle = median(floor["idle"])
     for key, record in out.items():
-        invoke, stream, idle = median(record["invoke"]), median(record["stream"]), record["idle"][0]
+        invoke, stream, idle = (
+            median(record["invoke"]),
+            median(record["stream"]),
+            median(record["idle"]),
+        )
         if key == "floor":
             report.set(key, "conc_invoke", fmt_ms(invoke), invoke)
             report.set(key, "conc_stream", fmt_ms(stream), stream)
@@ -116,8 +122,8 @@ def run(
         report.raw.setdefault(key, {})["idle_vs_warm"] = ratio(idle, invoke)
     report.notes.append(
         f"concurrency: bursts of {settings.concurrency}, {settings.burst_rounds} timed rounds "
-        f"after a pool-filling one; 'after idle' is one more ainvoke burst after "
-        f"{settings.idle_seconds:g} s idle; 'conns/burst' = opened in the first burst / most "
-        f"opened in any later one; floor {fmt_ms(base_invoke)} per ainvoke burst, "
-        f"{fmt_ms(base_stream)} per astream burst, {fmt_ms(base_idle)} after idle"
+        f"after a pool-filling one; 'after idle' is the median of {settings.idle_rounds} ainvoke "
+        f"bursts, each after {settings.idle_seconds:g} s idle; 'conns/burst' = opened in the "
+        f"first burst / most opened in any later one; floor {fmt_ms(base_invoke)} per ainvoke "
+        f"burst, {fmt_ms(base_stream)} per astream burst, {fmt_ms(base_idle)} after idle"
     )

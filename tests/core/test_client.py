@@ -236,3 +236,44 @@ def test_a_config_and_keyword_options_together_are_refused() -> None:
     config = ClientConfig.build(account_id="a", api_token="t")
     with pytest.raises(InvalidRequestError, match=r"not both .*'max_retries'"):
         WorkersAIClient(config, max_retries=5)
+
+
+@pytest.mark.parametrize("client_class", [WorkersAIClient, AsyncWorkersAIClient])
+def test_a_finished_stream_is_read_to_its_end_only_when_its_connection_can_be_pooled(
+    client_class: type,
+) -> None:
+    # httpcore closes idle connections while its pool holds more than the keep-alive quota
+    # (20): past that many open streams, draining a finished one is a read for nothing.
+    owned = client_class(account_id="acct", api_token="token")
+    assert owned._worth_draining()
+    owned._open_streams = 20
+    assert owned._worth_draining()
+    owned._open_streams = 21
+    assert not owned._worth_draining()
+    http_client = httpx.Client() if client_class is WorkersAIClient else httpx.AsyncClient()
+    injected = client_class(account_id="acct", api_token="token", http_client=http_client)
+    injected._open_streams = 500  # its pool's quota is unknown: always drained
+    assert injected._worth_draining()
+    assert pickle.loads(pickle.dumps(owned))._open_streams == 0
+
+
+async def test_open_streams_are_counted_until_each_one_ends(
+    emulator: Emulator, drive: DriverFactory
+) -> None:
+    emulator.script(chunks=["a", "b", "c"], repeat=0)
+    client = drive().client
+    if isinstance(client, WorkersAIClient):
+        first, second = client.stream(HELLO), client.stream(HELLO)
+        next(first), next(second)
+        assert client._open_streams == 2
+        first.close()  # abandoned early
+        assert client._open_streams == 1
+        list(second)  # read to its end
+    else:
+        afirst, asecond = client.stream(HELLO), client.stream(HELLO)
+        await anext(afirst), await anext(asecond)
+        assert client._open_streams == 2
+        await afirst.aclose()
+        assert client._open_streams == 1
+        [event async for event in asecond]
+    assert client._open_streams == 0

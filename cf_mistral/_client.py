@@ -52,10 +52,7 @@ logger = logging.getLogger("cf_mistral")
 # re-scans every connection (and polls each idle socket) on every request it adds or removes, in
 # a loop nested over the connections: with 100 kept alive, a burst of 200 concurrent calls spent
 # ~2 s of CPU in that bookkeeping (5x raw httpx); with 20 it matches raw httpx.
-_KEEPALIVE = 20
-_LIMITS = httpx.Limits(
-    max_connections=100, max_keepalive_connections=_KEEPALIVE, keepalive_expiry=30
-)
+_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30)
 
 
 _HTTPClient = TypeVar("_HTTPClient", httpx.Client, httpx.AsyncClient)
@@ -199,8 +196,6 @@ def _translated(error: httpx.TransportError, session: _StreamSession | None) -> 
 class _ClientCore:
     """Configuration and every decision the sync and async clients share."""
 
-    _owns_http = True  # False when the caller injected the httpx client
-
     def __init__(self, config: ClientConfig | None = None, **options: Any) -> None:
         # The public clients document the options; ClientConfig.build types and checks them.
         if config is not None and options:
@@ -216,17 +211,6 @@ class _ClientCore:
         # building them was the largest cost of preparing a request.
         self._endpoints: dict[str | None, tuple[httpx.URL, httpx.Headers]] = {}
         self._timeout_extension = _httpx_timeout(self.config.timeouts).as_dict()
-        self._open_streams = 0
-
-    def _worth_draining(self) -> bool:
-        """Whether a finished stream's connection will be pooled, so reading its end pays.
-
-        httpcore closes an idle connection while the pool holds more connections than its
-        keep-alive quota: with more streams open than that, a drained connection is closed
-        anyway, and the drain only costs a read per stream (a fifth of a burst of 200 streams).
-        An injected pool's quota is unknown: drained always.
-        """
-        return not self._owns_http or self._open_streams <= _KEEPALIVE
 
     def __repr__(self) -> str:
         config = self.config
@@ -454,7 +438,6 @@ class WorkersAIClient(_ClientCore):
             try:
                 with _transport_errors(session):
                     response = self._http.send(self._arm(http_request), stream=True)
-                    self._open_streams += 1
                     try:
                         if response.status_code >= 400:
                             response.read()
@@ -470,11 +453,9 @@ class WorkersAIClient(_ClientCore):
                             if session.finished:
                                 break
                         yield from session.finish(request_id_of(response.headers))
-                        if self._worth_draining():
-                            _drain(chunks)
+                        _drain(chunks)
                         return
                     finally:
-                        self._open_streams -= 1
                         response.close()
             except WorkersAIError as error:
                 if session.emitted:
@@ -576,7 +557,6 @@ class AsyncWorkersAIClient(_ClientCore):
             try:
                 with _transport_errors(session):
                     response = await self._http.send(self._arm(http_request), stream=True)
-                    self._open_streams += 1
                     try:
                         if response.status_code >= 400:
                             await response.aread()
@@ -595,11 +575,9 @@ class AsyncWorkersAIClient(_ClientCore):
                                 break
                         for event in session.finish(request_id_of(response.headers)):
                             yield event
-                        if self._worth_draining():
-                            await _adrain(chunks)
+                        await _adrain(chunks)
                         return
                     finally:
-                        self._open_streams -= 1
                         await response.aclose()
             except WorkersAIError as error:
                 if session.emitted:

@@ -18,9 +18,38 @@ from typing import Any
 from cf_mistral._errors import InvalidRequestError
 from cf_mistral._types import ToolDefinition
 
-__all__ = ["ForcedToolPlan", "plan_forced_tool_call", "read_forced_call"]
+__all__ = ["ForcedToolPlan", "plan_forced_tool_call", "read_forced_call", "read_tool_choice"]
 
 _FORCING_CHOICES = ("required", "any")
+_KEYWORD_CHOICES = ("auto", "none", "required", "any")
+
+
+def read_tool_choice(choice: object) -> str | None:
+    """A framework's ``tool_choice`` in the core's vocabulary (both adapters take these forms).
+
+    ``None`` → not given; ``False`` → ``"none"``; ``True`` and ``"any"`` → ``"required"``; any
+    other string as is (``"auto"``, ``"none"``, ``"required"`` or a tool name); the OpenAI
+    forms ``{"type": "function", "function": {"name": ...}}``, ``{"name": ...}`` and
+    ``{"type": "auto" | "none" | "required" | "any"}``. Anything else is refused by name.
+    """
+    if choice is None:
+        return None
+    if isinstance(choice, bool):
+        return "required" if choice else "none"
+    if isinstance(choice, str):
+        return "required" if choice == "any" else choice
+    if isinstance(choice, Mapping):
+        function = choice.get("function")
+        if isinstance(function, Mapping) and function.get("name"):
+            return str(function["name"])
+        if choice.get("name"):
+            return str(choice["name"])
+        if choice.get("type") in _KEYWORD_CHOICES:
+            return read_tool_choice(choice["type"])
+    raise InvalidRequestError(
+        f"tool_choice={choice!r} is not understood: pass 'auto', 'none', 'any', 'required', "
+        "True, a tool name or {'type': 'function', 'function': {'name': ...}}."
+    )
 
 
 @dataclass(frozen=True, slots=True)

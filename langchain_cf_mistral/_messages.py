@@ -35,6 +35,9 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 
 import cf_mistral as cf
 
+# LangChain passes the forms the core reads: None, bools, "any", names, the OpenAI dicts.
+from cf_mistral._forced import read_tool_choice as tool_choice_to_core
+
 __all__ = [
     "MODEL_PROVIDER",
     "event_to_chunk",
@@ -243,32 +246,6 @@ def to_core_tool(tool: Any, *, strict: bool | None = None) -> cf.ToolDefinition:
         name=str(function["name"]),
         description=str(function.get("description") or ""),
         parameters=function.get("parameters") or {"type": "object", "properties": {}},
-    )
-
-
-def tool_choice_to_core(choice: Any) -> str | None:
-    """Every LangChain ``tool_choice`` form → the core's vocabulary.
-
-    ``None``/``"auto"`` → model chooses; ``"none"`` → no tools sent; ``"any"``,
-    ``"required"``, ``True`` → a call is forced; a name or the OpenAI dict form → that tool.
-    """
-    if choice is None or choice is False:
-        return None if choice is None else "none"
-    if choice is True or choice == "any":
-        return "required"
-    if isinstance(choice, str):
-        return choice
-    if isinstance(choice, Mapping):
-        function = choice.get("function")
-        if isinstance(function, Mapping) and function.get("name"):
-            return str(function["name"])
-        if choice.get("name"):
-            return str(choice["name"])
-        if choice.get("type") in ("any", "required", "auto", "none"):
-            return tool_choice_to_core(choice["type"])
-    raise cf.InvalidRequestError(
-        f"tool_choice={choice!r} is not understood: pass 'auto', 'none', 'any', 'required', "
-        "True, a tool name or {'type': 'function', 'function': {'name': ...}}."
     )
 
 

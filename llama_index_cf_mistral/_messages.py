@@ -42,6 +42,7 @@ from cf_mistral import (
     UserMessage,
     to_data_url,
 )
+from cf_mistral._forced import read_tool_choice
 
 __all__ = [
     "assistant_message",
@@ -260,20 +261,11 @@ def tool_choice_for(tool_choice: Any, tool_required: bool) -> str:
     """
     if tool_choice is None:
         return "required" if tool_required else "auto"
-    if isinstance(tool_choice, str):
-        return tool_choice
-    if isinstance(tool_choice, Mapping):
-        function = tool_choice.get("function")
-        if isinstance(function, Mapping) and function.get("name"):
-            return str(function["name"])
-        if tool_choice.get("name"):
-            return str(tool_choice["name"])
     if isinstance(tool_choice, BaseTool):
         return tool_choice.metadata.get_name()
-    raise ValueError(
-        f"tool_choice={tool_choice!r} is not understood: pass 'auto', 'none', 'required' or "
-        "a tool name."
-    )
+    chosen = read_tool_choice(tool_choice)
+    assert chosen is not None  # None was handled above
+    return chosen
 
 
 # -- outbound -----------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from cf_mistral import (
     ToolDefinition,
     UserMessage,
 )
-from cf_mistral._forced import plan_forced_tool_call, read_forced_call
+from cf_mistral._forced import plan_forced_tool_call, read_forced_call, read_tool_choice
 from cf_mistral.emulator import Emulator
 
 from .helpers import WEATHER_PARAMETERS, Driver
@@ -248,3 +248,28 @@ def test_a_forced_tool_without_parameters_admits_only_an_empty_object() -> None:
 
     assert plan is not None
     assert plan.guided_json == {"type": "object", "properties": {}, "additionalProperties": False}
+
+
+@pytest.mark.parametrize(
+    ("choice", "expected"),
+    [
+        (None, None),
+        (False, "none"),
+        (True, "required"),
+        ("any", "required"),
+        ("auto", "auto"),
+        ("get_weather", "get_weather"),
+        ({"type": "function", "function": {"name": "get_weather"}}, "get_weather"),
+        ({"name": "get_weather"}, "get_weather"),
+        ({"type": "any"}, "required"),
+        ({"type": "none"}, "none"),
+    ],
+)
+def test_tool_choice_forms_both_frameworks_pass(choice: object, expected: str | None) -> None:
+    assert read_tool_choice(choice) == expected
+
+
+@pytest.mark.parametrize("choice", [3, {"type": "function"}, {"function": {}}, ["get_weather"]])
+def test_a_tool_choice_it_cannot_read_is_refused_by_name(choice: object) -> None:
+    with pytest.raises(InvalidRequestError, match=r"tool_choice=.* is not understood"):
+        read_tool_choice(choice)

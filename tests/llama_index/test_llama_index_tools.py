@@ -79,6 +79,18 @@ async def test_chat_with_tools_sends_openai_tools_and_returns_both_forms(
     assert (selection.tool_name, selection.tool_kwargs) == ("get_weather", {"city": "Paris"})
 
 
+@pytest.mark.parametrize("choice", ["any", True, {"type": "required"}])
+async def test_every_forcing_tool_choice_form_forces_a_call(
+    calls: Any, emulator: Emulator, choice: Any
+):
+    # The same forms the LangChain adapter takes, read once by the core.
+    response = await calls.chat_with_tools([WEATHER], user_msg="Weather?", tool_choice=choice)
+
+    assert "guided_json" in emulator.last_request.body
+    [selection] = calls.llm.get_tool_calls_from_response(response)
+    assert selection.tool_name == "get_weather"
+
+
 async def test_tool_required_forces_a_call_through_guided_json(calls: Any, emulator: Emulator):
     response = await calls.chat_with_tools(
         [WEATHER], user_msg="What is it like?", tool_required=True

@@ -14,6 +14,7 @@ import pytest
 
 from cf_mistral import AsyncWorkersAIClient, WorkersAIClient
 from cf_mistral.emulator import Emulator
+from tests.core.helpers import assert_clean_wire_body
 
 
 @pytest.fixture(scope="session")
@@ -27,6 +28,25 @@ def emulator(emulator_server: Emulator) -> Iterator[Emulator]:
     emulator_server.reset()
     yield emulator_server
     emulator_server.reset()
+
+
+@pytest.fixture(autouse=True)
+def _every_wire_body_is_clean(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After a test that used the emulator, check each body it recorded (before the reset).
+
+    The emulator is also the strictest server we know how to be (undeclared keys and tool
+    properties without descriptions refused): the client must pass it on every request. The
+    emulator's own tests, which send bad bodies on purpose, override this fixture.
+    """
+    if "emulator" not in request.fixturenames:
+        yield
+        return
+    emulator: Emulator = request.getfixturevalue("emulator")
+    emulator.configure(reject_undeclared_keys=True, validate_tool_property_descriptions=True)
+    yield
+    for recorded in emulator.requests:
+        if recorded.route in ("native", "gateway") and recorded.body is not None:
+            assert_clean_wire_body(recorded.body)
 
 
 @pytest.fixture

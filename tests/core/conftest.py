@@ -9,29 +9,12 @@ always explicit), so every client test is also a test of request building.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from cf_mistral.emulator import Emulator
-
-from .helpers import Driver, DriverFactory, assert_clean_wire_body
-
-
-@pytest.fixture(autouse=True)
-def _every_wire_body_is_clean(request: pytest.FixtureRequest) -> Iterator[None]:
-    """After a test that used the emulator, check each body it recorded (before the reset)."""
-    if "emulator" not in request.fixturenames:
-        yield
-        return
-    emulator: Emulator = request.getfixturevalue("emulator")
-    # The strictest server we know how to be: the client must pass it on every request.
-    emulator.configure(reject_undeclared_keys=True, validate_tool_property_descriptions=True)
-    yield
-    for recorded in emulator.requests:
-        if recorded.route in ("native", "gateway") and recorded.body is not None:
-            assert_clean_wire_body(recorded.body)
+from .helpers import Driver, DriverFactory
 
 
 @pytest.fixture(params=[True, False], ids=["sync", "async"])

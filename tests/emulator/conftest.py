@@ -1,4 +1,4 @@
-"""Shared emulator fixtures (session-scoped server, reset between tests)."""
+"""Emulator-test fixtures; the server itself (``emulator``) comes from ``tests/conftest.py``."""
 
 from __future__ import annotations
 
@@ -10,20 +10,12 @@ import pytest
 from cf_mistral.emulator import Emulator
 
 
-@pytest.fixture(scope="session")
-def emulator_server() -> Iterator[Emulator]:
-    with Emulator() as emu:
-        yield emu
-
-
-@pytest.fixture
-def emulator(emulator_server: Emulator) -> Iterator[Emulator]:
-    emulator_server.reset()
-    yield emulator_server
-    emulator_server.reset()
-
-
 @pytest.fixture
 def client(emulator: Emulator) -> Iterator[httpx.Client]:
     with httpx.Client(headers=emulator.headers, timeout=10) as c:
         yield c
+
+
+@pytest.fixture(autouse=True)
+def _every_wire_body_is_clean() -> None:
+    """These tests send bad bodies on purpose, to the emulator as configured by each test."""

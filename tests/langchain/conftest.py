@@ -16,17 +16,9 @@ import pytest
 from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.runnables import Runnable
 
-from cf_mistral.emulator import Emulator
 from langchain_cf_mistral import ChatCloudflareMistral
 
 MODES = ("invoke", "stream", "ainvoke", "astream")
-
-
-@pytest.fixture(autouse=True)
-def _strict_emulator(request: pytest.FixtureRequest) -> None:
-    if "emulator" in request.fixturenames:
-        emulator: Emulator = request.getfixturevalue("emulator")
-        emulator.configure(reject_undeclared_keys=True, validate_tool_property_descriptions=True)
 
 
 @pytest.fixture

@@ -21,37 +21,7 @@ from llama_index.core.prompts import PromptTemplate
 from llama_index.core.tools import BaseTool
 from pydantic import BaseModel
 
-from cf_mistral import MODEL_INPUT_KEYS
-from cf_mistral.emulator import Emulator
 from llama_index_cf_mistral import CloudflareMistral
-
-
-def _nulls(value: Any, path: str = "$") -> list[str]:
-    if value is None:
-        return [path]
-    if isinstance(value, dict):
-        return [p for key, item in value.items() for p in _nulls(item, f"{path}.{key}")]
-    if isinstance(value, list):
-        return [p for index, item in enumerate(value) for p in _nulls(item, f"{path}[{index}]")]
-    return []
-
-
-@pytest.fixture(autouse=True)
-def _every_wire_body_is_clean(request: pytest.FixtureRequest) -> Any:
-    """The strictest server we can be; afterwards, each recorded body obeys the schema."""
-    if "emulator" not in request.fixturenames:
-        yield
-        return
-    emulator: Emulator = request.getfixturevalue("emulator")
-    emulator.configure(reject_undeclared_keys=True, validate_tool_property_descriptions=True)
-    yield
-    for recorded in emulator.requests:
-        if recorded.route != "native" or recorded.body is None:
-            continue
-        body = recorded.body
-        assert not _nulls(body), f"null values at {_nulls(body)}"
-        assert set(body) <= MODEL_INPUT_KEYS, set(body) - MODEL_INPUT_KEYS
-        assert isinstance(body.get("max_tokens"), int), "max_tokens must always be explicit"
 
 
 @pytest.fixture

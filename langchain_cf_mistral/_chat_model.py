@@ -50,6 +50,9 @@ from langchain_cf_mistral._messages import (
     to_core_tool,
     tool_choice_to_core,
 )
+from langchain_cf_mistral._messages import (
+    new_text_message as _new_text_message,
+)
 
 __all__ = ["ChatCloudflareMistral"]
 
@@ -610,9 +613,7 @@ def _chunk_for(
     return _generation(with_usage(event, earlier))
 
 
-# Validated once here rather than per token (see cf_mistral._prevalidated): pydantic's
-# validation of these two models was a third of a streamed token's cost.
-_new_text_message = prevalidated(AIMessageChunk, content="text")
+# Validated once rather than per token, as _messages.new_text_message is.
 _new_text_generation = prevalidated(
     ChatGenerationChunk, message=AIMessageChunk(content="text"), text="text"
 )

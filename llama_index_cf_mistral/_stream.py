@@ -18,7 +18,6 @@ from llama_index.core.base.llms.types import (
     ChatResponse,
     CompletionResponse,
     MessageRole,
-    TextBlock,
 )
 
 from cf_mistral import ChatResult, StreamEnd, StreamEvent, TextDelta, ToolCallDelta
@@ -60,12 +59,7 @@ def completion_response(response: ChatResponse) -> CompletionResponse:
     )
 
 
-# Validated once here rather than per token (see cf_mistral._prevalidated): pydantic's
-# validation of these three models was a quarter of a streamed token's cost.
-_new_text_block = prevalidated(TextBlock, text="text")
-_new_text_message = prevalidated(
-    ChatMessage, role=MessageRole.ASSISTANT, blocks=[TextBlock(text="text")], additional_kwargs={}
-)
+# Validated once rather than per token, as _messages.new_text_message is.
 _new_response = prevalidated(
     ChatResponse, message=ChatMessage(role=MessageRole.ASSISTANT, content="text"), delta="text"
 )
@@ -102,13 +96,5 @@ class ChatStream:
         return None  # UsageEvent: its counts arrive with StreamEnd's result
 
     def _chunk(self, delta: str) -> ChatResponse:
-        if not self._calls:  # nearly every chunk: equal to assistant_message(self._text)
-            message = _new_text_message(
-                role=MessageRole.ASSISTANT,
-                blocks=[_new_text_block(text=self._text)],
-                additional_kwargs={},
-            )
-        else:
-            calls = [(call[0], call[1], call[2]) for call in self._calls]
-            message = assistant_message(self._text, calls)
-        return _new_response(message=message, delta=delta)
+        calls = [(call[0], call[1], call[2]) for call in self._calls]
+        return _new_response(message=assistant_message(self._text, calls), delta=delta)

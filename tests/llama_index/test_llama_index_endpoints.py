@@ -13,13 +13,8 @@ from llama_index.core.base.llms.types import ChatMessage, ChatResponse, MessageR
 from cf_mistral import DEFAULT_MAX_TOKENS, InvalidParameterError, TextDelta
 from cf_mistral._prevalidated import model_state
 from cf_mistral.emulator import Emulator
-from llama_index_cf_mistral._messages import assistant_message
-from llama_index_cf_mistral._stream import (
-    ChatStream,
-    _new_response,
-    _new_text_block,
-    _new_text_message,
-)
+from llama_index_cf_mistral._messages import assistant_message, new_text_block, new_text_message
+from llama_index_cf_mistral._stream import ChatStream, _new_response
 
 USER = [ChatMessage(role="user", content="Hello there")]
 
@@ -205,8 +200,8 @@ def test_stream_chunks_equal_what_llama_index_validation_builds(pieces: list[str
 def test_stream_chunks_are_not_revalidated_per_token():
     # If a llama-index-core release makes these differ from the validated models,
     # prevalidated falls back to validation (correct, but slower per token): this says so.
-    assert _new_text_block is not TextBlock
-    assert _new_text_message is not ChatMessage
+    assert new_text_block is not TextBlock
+    assert new_text_message is not ChatMessage
     assert _new_response is not ChatResponse
     stream = ChatStream()
     first, second = stream.feed(TextDelta("a")), stream.feed(TextDelta("b"))

@@ -48,14 +48,22 @@ __all__ = ["AsyncWorkersAIClient", "WorkersAIClient", "check_http_clients"]
 
 logger = logging.getLogger("cf_mistral")
 
-# At most 100 connections; keep only 20 idle ones, as httpx does by default. httpcore's pool
-# re-scans every connection (and polls each idle socket) on every request it adds or removes, in
-# a loop nested over the connections: with 100 kept alive, a burst of 200 concurrent calls spent
-# ~2 s of CPU in that bookkeeping (5x raw httpx); with 20 it matches raw httpx.
+_HTTPClient = TypeVar("_HTTPClient", httpx.Client, httpx.AsyncClient)
+_Transport = TypeVar("_Transport", httpx.HTTPTransport, httpx.AsyncHTTPTransport)
+
+# At most 100 connections; keep 20 idle ones, as httpx does by default. Each pool pass polls
+# every free idle socket, so a larger quota is paid on every request (with 100 kept alive and
+# httpcore's own pass, a burst of 200 concurrent calls spent ~2 s of CPU in that bookkeeping).
 _LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30)
 
 
-_HTTPClient = TypeVar("_HTTPClient", httpx.Client, httpx.AsyncClient)
+def _transport(kind: type[_Transport]) -> _Transport:
+    """httpx's default transport with our limits, over a pool with the linear pass (_pool)."""
+    from cf_mistral._pool import install  # imports httpcore, as httpx's transport does
+
+    transport = kind(limits=_LIMITS)
+    install(transport)
+    return transport
 
 
 def _checked(client: _HTTPClient | None, expected: type[_HTTPClient]) -> _HTTPClient | None:
@@ -402,7 +410,8 @@ class WorkersAIClient(_ClientCore):
     def _http(self) -> httpx.Client:
         if self._http_client is None:
             self._http_client = httpx.Client(
-                timeout=_httpx_timeout(self.config.timeouts), limits=_LIMITS
+                timeout=_httpx_timeout(self.config.timeouts),
+                transport=_transport(httpx.HTTPTransport),
             )
         return self._http_client
 
@@ -524,7 +533,8 @@ class AsyncWorkersAIClient(_ClientCore):
     def _http(self) -> httpx.AsyncClient:
         if self._http_client is None:
             self._http_client = httpx.AsyncClient(
-                timeout=_httpx_timeout(self.config.timeouts), limits=_LIMITS
+                timeout=_httpx_timeout(self.config.timeouts),
+                transport=_transport(httpx.AsyncHTTPTransport),
             )
         return self._http_client
 

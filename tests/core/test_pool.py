@@ -1,0 +1,290 @@
+"""The connection pool's bookkeeping pass (``cf_mistral._pool``).
+
+The pass itself is a pure function, checked here over stand-in connections and requests for
+each of the three faults of httpcore's own pass it fixes. The pools built on it are then checked
+against the emulator: the clients we build use them, a burst of concurrent calls takes exactly
+one pass in and one out per request, and threads sharing a sync client all get their replies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpcore
+import httpx
+
+from cf_mistral import AsyncWorkersAIClient, ChatRequest, UserMessage, WorkersAIClient
+from cf_mistral._pool import AsyncConnectionPool, ConnectionPool, assign, install
+from cf_mistral.emulator import Emulator
+
+A = httpcore.Origin(b"https", b"api.cloudflare.com", 443)
+B = httpcore.Origin(b"https", b"gateway.ai.cloudflare.com", 443)
+
+
+@dataclass(eq=False)
+class FakeConnection:
+    name: str
+    origin: httpcore.Origin = field(default_factory=lambda: A)
+    state: str = "idle"  # idle | active | closed | connecting
+    expired: bool = False
+    polls: int = 0
+
+    def can_handle_request(self, origin: httpcore.Origin) -> bool:
+        return origin == self.origin
+
+    def has_expired(self) -> bool:
+        self.polls += 1
+        return self.expired
+
+    def is_idle(self) -> bool:
+        return self.state == "idle"
+
+    def is_closed(self) -> bool:
+        return self.state == "closed"
+
+
+@dataclass(eq=False)
+class FakeRequest:
+    origin: httpcore.Origin = field(default_factory=lambda: A)
+    connection: FakeConnection | None = None
+    request: Any = field(init=False)
+
+    def __post_init__(self) -> None:
+        origin = self.origin
+        url = httpcore.URL(scheme=origin.scheme, host=origin.host, port=origin.port, target="/")
+        self.request = httpcore.Request("POST", url)
+
+    def assign_to_connection(self, connection: FakeConnection) -> None:
+        assert self.connection is None, "a request is only assigned once per wait"
+        self.connection = connection
+
+
+def run_pass(
+    connections: list[FakeConnection],
+    requests: list[FakeRequest],
+    *,
+    max_connections: int = 100,
+    max_keepalive: int = 20,
+) -> tuple[list[FakeConnection], list[FakeConnection], list[FakeConnection]]:
+    """(kept, closing, created) after one pass."""
+    created: list[FakeConnection] = []
+
+    def create(origin: httpcore.Origin) -> FakeConnection:
+        connection = FakeConnection(f"new{len(created)}", origin, state="connecting")
+        created.append(connection)
+        return connection
+
+    kept, closing = assign(
+        connections,
+        requests,
+        max_connections=max_connections,
+        max_keepalive=max_keepalive,
+        create=create,
+    )
+    return kept, closing, created
+
+
+def names(connections: list[FakeConnection]) -> list[str]:
+    return [connection.name for connection in connections]
+
+
+# -- the pass ---------------------------------------------------------------------------------
+
+
+def test_each_queued_request_gets_a_connection_of_its_own() -> None:
+    # httpcore's pass gave idle[0] to all three; two then failed and went round again.
+    idle = [FakeConnection("c0"), FakeConnection("c1")]
+    requests = [FakeRequest(), FakeRequest(), FakeRequest()]
+    kept, closing, _ = run_pass(idle, requests)
+    assert names([request.connection for request in requests if request.connection]) == [
+        "c0",
+        "c1",
+        "new0",
+    ]
+    assert names(kept) == ["c0", "c1", "new0"]
+    assert closing == []
+
+
+def test_a_connection_spoken_for_is_neither_shared_nor_closed() -> None:
+    # Handed to a request that has not started on it: it still reads as idle.
+    spoken = FakeConnection("c0")
+    waiting = FakeRequest(connection=spoken)
+    queued = FakeRequest()
+    kept, closing, created = run_pass([spoken], [waiting, queued], max_keepalive=0)
+    assert queued.connection is created[0]
+    assert closing == []  # httpcore's pass could close it under the waiting request
+    assert names(kept) == ["c0", "new0"]
+    assert spoken.polls == 0
+
+
+def test_the_keep_alive_quota_counts_idle_connections_only() -> None:
+    busy = [FakeConnection(f"busy{i}", state="active") for i in range(5)]
+    idle = [FakeConnection(f"idle{i}") for i in range(3)]
+    requests = [FakeRequest(connection=connection) for connection in busy]
+    kept, closing, _ = run_pass([*busy, *idle], requests, max_keepalive=3)
+    assert closing == []  # httpcore's pass counted all 8 against the quota of 3
+    assert len(kept) == 8
+
+
+def test_surplus_idle_connections_close_oldest_first_after_the_queue_had_its_pick() -> None:
+    idle = [FakeConnection(f"c{i}") for i in range(5)]
+    queued = FakeRequest()
+    kept, closing, created = run_pass(idle, [queued], max_keepalive=2)
+    assert queued.connection is idle[0]
+    assert created == []
+    assert names(closing) == ["c1", "c2"]
+    assert names(kept) == ["c0", "c3", "c4"]
+
+
+def test_expired_connections_close_closed_ones_drop_and_busy_ones_are_not_polled() -> None:
+    stale = FakeConnection("stale", expired=True)
+    gone = FakeConnection("gone", state="closed")
+    busy = FakeConnection("busy", state="active")
+    fresh = FakeConnection("fresh")
+    queued = FakeRequest()
+    kept, closing, created = run_pass(
+        [stale, gone, busy, fresh], [FakeRequest(connection=busy), queued]
+    )
+    assert queued.connection is fresh
+    assert created == []
+    assert names(closing) == ["stale"]
+    assert names(kept) == ["busy", "fresh"]
+    assert busy.polls == 0
+    assert fresh.polls == 1
+
+
+def test_a_request_only_takes_an_idle_connection_to_its_own_origin() -> None:
+    other = FakeConnection("b0", origin=B)
+    queued = FakeRequest(origin=A)
+    kept, closing, created = run_pass([other], [queued])
+    assert queued.connection is created[0]
+    assert created[0].origin == A
+    assert names(kept) == ["b0", "new0"]
+    assert closing == []
+
+
+def test_a_full_pool_queues_or_makes_room_from_another_origins_idle_connection() -> None:
+    busy = [FakeConnection(f"busy{i}", state="active") for i in range(2)]
+    holders = [FakeRequest(connection=connection) for connection in busy]
+    queued = FakeRequest()
+    kept, closing, created = run_pass(busy, [*holders, queued], max_connections=2)
+    assert queued.connection is None
+    assert created == []
+    assert closing == []
+
+    idle_b = FakeConnection("b0", origin=B)
+    kept, closing, created = run_pass([busy[0], idle_b], [holders[0], queued], max_connections=2)
+    assert names(closing) == ["b0"]
+    assert queued.connection is created[0]
+    assert names(kept) == ["busy0", "new0"]
+
+
+def test_requests_are_served_oldest_first_when_connections_run_short() -> None:
+    busy = FakeConnection("busy", state="active")
+    first, second = FakeRequest(), FakeRequest()
+    run_pass([busy], [FakeRequest(connection=busy), first, second], max_connections=2)
+    assert first.connection is not None
+    assert second.connection is None
+
+
+# -- the pools we build -----------------------------------------------------------------------
+
+
+def test_the_clients_we_build_use_the_linear_pools(connection: dict[str, Any]) -> None:
+    # Fails when an httpx or httpcore upgrade reshapes the transport or the pool, rather than
+    # silently falling back to httpcore's own pass.
+    with WorkersAIClient(**connection) as client:
+        assert type(client._http._transport._pool) is ConnectionPool  # type: ignore[attr-defined]
+    aclient = AsyncWorkersAIClient(**connection)
+    assert type(aclient._http._transport._pool) is AsyncConnectionPool  # type: ignore[attr-defined]
+    asyncio.run(aclient.aclose())
+
+
+def test_an_injected_client_keeps_its_own_pool(connection: dict[str, Any]) -> None:
+    injected = httpx.Client()
+    with WorkersAIClient(**connection, http_client=injected) as client:
+        assert type(client._http._transport._pool) is httpcore.ConnectionPool  # type: ignore[attr-defined]
+    injected.close()
+
+
+def test_install_leaves_http2_and_proxy_pools_alone() -> None:
+    class Transport:
+        _pool: Any = httpcore.ConnectionPool(http2=True)
+
+    assert install(Transport()) is False
+    assert type(Transport._pool) is httpcore.ConnectionPool
+    proxied = httpx.HTTPTransport(proxy="http://127.0.0.1:9")
+    assert install(proxied) is False
+    assert install(object()) is False
+    plain = httpx.HTTPTransport()
+    assert install(plain) is True
+    assert type(plain._pool) is ConnectionPool
+
+
+def _count_passes(pool: Any) -> Callable[[], int]:
+    passes = 0
+    assign_pass = pool._assign_requests_to_connections
+    lock = threading.Lock()
+
+    def counted() -> Any:
+        nonlocal passes
+        with lock:
+            passes += 1
+        return assign_pass()
+
+    pool._assign_requests_to_connections = counted
+    return lambda: passes
+
+
+async def test_a_burst_takes_one_pass_in_and_one_out_per_request(
+    emulator: Emulator, connection: dict[str, Any]
+) -> None:
+    emulator.script(text="pooled", repeat=0)
+    async with AsyncWorkersAIClient(**connection) as client:
+        pool = client._http._transport._pool  # type: ignore[attr-defined]
+        request = ChatRequest(messages=[UserMessage("hi")])
+        await asyncio.gather(*(client.chat(request) for _ in range(200)))  # fills the pool
+        assert len(pool.connections) == 20
+        assert all(c.is_idle() for c in pool.connections)
+        passes = _count_passes(pool)
+        opened = emulator.connections_opened
+        replies = await asyncio.gather(*(client.chat(request) for _ in range(200)))
+        assert {reply.text for reply in replies} == {"pooled"}
+        # httpcore's pass handed the 20 idle connections to every queued request in turn: each
+        # of those retries is a pass more (about 1,230 here, against 400).
+        assert passes() == 400
+        assert emulator.connections_opened - opened <= 80  # the 20 idle ones were reused
+        assert len(pool.connections) == 20
+
+
+def test_threads_sharing_a_sync_client_all_get_their_replies(
+    emulator: Emulator, connection: dict[str, Any]
+) -> None:
+    emulator.script(text="threaded", repeat=0)
+    replies: list[str] = []
+    errors: list[BaseException] = []
+    with WorkersAIClient(**connection, timeout={"read": 10}) as client:
+        passes = _count_passes(client._http._transport._pool)  # type: ignore[attr-defined]
+        request = ChatRequest(messages=[UserMessage("hi")])
+
+        def work() -> None:
+            try:
+                for _ in range(5):
+                    replies.append(client.chat(request).text)
+            except BaseException as error:
+                errors.append(error)
+
+        threads = [threading.Thread(target=work) for _ in range(40)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert not any(thread.is_alive() for thread in threads)
+        assert errors == []
+        assert replies == ["threaded"] * 200
+        assert passes() == 400
+        assert len(client._http._transport._pool.connections) <= 20  # type: ignore[attr-defined]

@@ -103,32 +103,30 @@ def assign(
     return kept, closing
 
 
+def _linear_pass(pool: Any) -> list[Any]:
+    """:func:`assign` over a pool's own fields: the pass of either pool below."""
+    pool._connections, closing = assign(
+        pool._connections,
+        pool._requests,
+        max_connections=pool._max_connections,
+        max_keepalive=pool._max_keepalive_connections,
+        create=pool.create_connection,
+    )
+    return closing
+
+
 class ConnectionPool(httpcore.ConnectionPool):
     """httpcore's sync pool with the linear pass (called under the pool's thread lock)."""
 
     def _assign_requests_to_connections(self) -> list[httpcore.ConnectionInterface]:
-        self._connections, closing = assign(
-            self._connections,
-            self._requests,
-            max_connections=self._max_connections,
-            max_keepalive=self._max_keepalive_connections,
-            create=self.create_connection,
-        )
-        return closing
+        return _linear_pass(self)
 
 
 class AsyncConnectionPool(httpcore.AsyncConnectionPool):
     """httpcore's async pool with the linear pass."""
 
     def _assign_requests_to_connections(self) -> list[httpcore.AsyncConnectionInterface]:
-        self._connections, closing = assign(
-            self._connections,
-            self._requests,
-            max_connections=self._max_connections,
-            max_keepalive=self._max_keepalive_connections,
-            create=self.create_connection,
-        )
-        return closing
+        return _linear_pass(self)
 
 
 _LINEAR: dict[type[Any], type[Any]] = {

@@ -65,7 +65,8 @@ def assign(
             continue
         if id(connection) not in spoken_for and connection.is_idle():
             # Expired, or the server hung up: never handed out. Only free connections are
-            # checked (each check polls the socket), as a busy one cannot expire.
+            # checked (each check polls the socket): a busy one cannot expire, and one spoken
+            # for was checked in the pass that handed it out.
             if connection.has_expired():
                 closing.append(connection)
                 continue

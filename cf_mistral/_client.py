@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import time
+import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Mapping
 from itertools import count
 from typing import Any, TypeVar
@@ -319,7 +320,9 @@ class _ClientCore:
         return {"config": self.config}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(config=state["config"], _http_client=None, _owns_http=True)
+        self.__dict__.update(
+            config=state["config"], _http_client=None, _owns_http=True, _http_loop=None
+        )
         self._derive()
 
 
@@ -528,15 +531,28 @@ class AsyncWorkersAIClient(_ClientCore):
         super().__init__(config, **options)
         self._http_client: httpx.AsyncClient | None = _checked(http_client, httpx.AsyncClient)
         self._owns_http = http_client is None
+        # The loop our own pool was opened on (a weak reference: a closed loop is not kept).
+        self._http_loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
 
     @property
     def _http(self) -> httpx.AsyncClient:
-        if self._http_client is None:
-            self._http_client = httpx.AsyncClient(
+        client = self._http_client
+        if not self._owns_http:
+            assert client is not None
+            return client
+        loop = asyncio.get_running_loop()
+        if client is None or self._http_loop is None or self._http_loop() is not loop:
+            # A pool's connections belong to the event loop that opened them: from another
+            # loop (asyncio.run twice, a fresh test loop) they fail with "Event loop is
+            # closed". Each loop gets a pool of its own. The previous one cannot be closed
+            # from here (its loop is closed, or runs elsewhere): the garbage collector closes
+            # its sockets.
+            client = self._http_client = httpx.AsyncClient(
                 timeout=_httpx_timeout(self.config.timeouts),
                 transport=_transport(httpx.AsyncHTTPTransport),
             )
-        return self._http_client
+            self._http_loop = weakref.ref(loop)
+        return client
 
     async def chat(self, request: ChatRequest, *, model: str | None = None) -> ChatResult:
         """Send ``request`` and return the complete reply, retrying what is retryable."""
@@ -603,10 +619,17 @@ class AsyncWorkersAIClient(_ClientCore):
         return inlined
 
     async def aclose(self) -> None:
-        """Close the connection pool (only if this client created it)."""
-        if self._http_client is not None and self._owns_http:
-            await self._http_client.aclose()
-            self._http_client = None
+        """Close the connection pool (only if this client created it).
+
+        A pool opened on another event loop is dropped, not closed: its connections can only
+        be closed from their own loop.
+        """
+        if self._http_client is None or not self._owns_http:
+            return
+        client, self._http_client = self._http_client, None
+        if self._http_loop is not None and self._http_loop() is asyncio.get_running_loop():
+            await client.aclose()
+        self._http_loop = None
 
     async def __aenter__(self) -> AsyncWorkersAIClient:
         return self

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import pickle
 import socket
 import time
@@ -64,6 +65,26 @@ async def test_async_context_manager_closes_its_pool(connection: dict[str, Any])
         await client.chat(HELLO)
         pool = client._http
     assert pool.is_closed
+
+
+def test_an_async_client_serves_one_event_loop_after_another(
+    emulator: Emulator, connection: dict[str, Any]
+) -> None:
+    # A pool's connections belong to the loop that opened them; reused from a second
+    # asyncio.run they raised "RuntimeError: Event loop is closed".
+    client = AsyncWorkersAIClient(**connection)
+
+    async def stream_text() -> str:
+        return "".join(
+            [event.text async for event in client.stream(HELLO) if isinstance(event, TextDelta)]
+        )
+
+    assert asyncio.run(client.chat(HELLO)).text == "You said: hello"
+    assert asyncio.run(client.chat(HELLO)).text == "You said: hello"
+    assert asyncio.run(stream_text()) == "You said: hello"
+    assert emulator.connections_opened == 3  # one pool per loop, each reused within its loop
+    asyncio.run(client.aclose())  # the last loop's pool is gone; closing from a new loop is fine
+    assert client._http_client is None
 
 
 def test_injected_sync_http_client_is_used_and_left_open(

@@ -199,9 +199,12 @@ def test_the_clients_we_build_use_the_linear_pools(connection: dict[str, Any]) -
     # silently falling back to httpcore's own pass.
     with WorkersAIClient(**connection) as client:
         assert type(client._http._transport._pool) is ConnectionPool  # type: ignore[attr-defined]
-    aclient = AsyncWorkersAIClient(**connection)
-    assert type(aclient._http._transport._pool) is AsyncConnectionPool  # type: ignore[attr-defined]
-    asyncio.run(aclient.aclose())
+
+    async def async_pool_type() -> type:
+        async with AsyncWorkersAIClient(**connection) as aclient:
+            return type(aclient._http._transport._pool)  # type: ignore[attr-defined]
+
+    assert asyncio.run(async_pool_type()) is AsyncConnectionPool
 
 
 def test_an_injected_client_keeps_its_own_pool(connection: dict[str, Any]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -208,7 +207,7 @@ class ChatCloudflareMistral(BaseChatModel):
 
     _config: cf.ClientConfig = PrivateAttr()
     _client: WorkersAIClient | None = PrivateAttr(default=None)
-    _async_clients: dict[int, AsyncWorkersAIClient] = PrivateAttr(default_factory=dict)
+    _aclient: AsyncWorkersAIClient | None = PrivateAttr(default=None)
 
     @model_validator(mode="before")
     @classmethod
@@ -457,14 +456,12 @@ class ChatCloudflareMistral(BaseChatModel):
 
     @property
     def _async_client(self) -> cf.AsyncWorkersAIClient:
-        # An httpx.AsyncClient's pool belongs to the event loop that opened it; a model used
-        # from several loops (asyncio.run twice, pytest) gets one client per loop.
-        key = 0 if self.http_async_client is not None else id(asyncio.get_running_loop())
-        client = self._async_clients.get(key)
-        if client is None:
-            client = cf.AsyncWorkersAIClient(self._config, http_client=self.http_async_client)
-            self._async_clients = {key: client}
-        return client
+        # One for every event loop: the core client opens a pool per loop it is used from.
+        if self._aclient is None:
+            self._aclient = cf.AsyncWorkersAIClient(
+                self._config, http_client=self.http_async_client
+            )
+        return self._aclient
 
     def close(self) -> None:
         """Close the connection pool this model opened (an injected ``http_client`` stays open)."""
@@ -475,8 +472,8 @@ class ChatCloudflareMistral(BaseChatModel):
     async def aclose(self) -> None:
         """Close this model's connection pools, sync and async (injected clients stay open)."""
         self.close()
-        clients, self._async_clients = self._async_clients, {}
-        for client in clients.values():
+        client, self._aclient = self._aclient, None
+        if client is not None:
             await client.aclose()
 
     # -- BaseChatModel hooks -------------------------------------------------------------------

@@ -8,7 +8,6 @@ body is built here.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncGenerator, Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -217,7 +216,6 @@ class CloudflareMistral(FunctionCallingLLM):
     _async_http_client: httpx.AsyncClient | None = PrivateAttr(default=None)
     _client: WorkersAIClient | None = PrivateAttr(default=None)
     _aclient: AsyncWorkersAIClient | None = PrivateAttr(default=None)
-    _aclient_loop: asyncio.AbstractEventLoop | None = PrivateAttr(default=None)
 
     def __init__(
         self,
@@ -271,16 +269,11 @@ class CloudflareMistral(FunctionCallingLLM):
         return self._client
 
     def _async_client(self) -> AsyncWorkersAIClient:
-        # An httpx.AsyncClient's pool belongs to the event loop that opened it; a new loop
-        # (a second asyncio.run, a fresh test loop) gets a client of its own.
-        loop = asyncio.get_running_loop()
-        if self._aclient is None or (
-            self._async_http_client is None and self._aclient_loop is not loop
-        ):
+        # One for every event loop: the core client opens a pool per loop it is used from.
+        if self._aclient is None:
             self._aclient = cf_mistral.AsyncWorkersAIClient(
                 self._config, http_client=self._async_http_client
             )
-            self._aclient_loop = loop
         return self._aclient
 
     def close(self) -> None:
@@ -291,10 +284,8 @@ class CloudflareMistral(FunctionCallingLLM):
 
     async def aclose(self) -> None:
         """Close the async connection pool (only if this LLM created it)."""
-        client, loop = self._aclient, self._aclient_loop
-        self._aclient = self._aclient_loop = None
-        # A pool opened on another loop cannot be closed from this one; its loop is gone.
-        if client is not None and loop is asyncio.get_running_loop():
+        client, self._aclient = self._aclient, None
+        if client is not None:
             await client.aclose()
 
     def __getstate__(self) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import pickle
@@ -162,6 +163,16 @@ async def test_async_is_native_not_a_thread(model: ChatCloudflareMistral) -> Non
     reply = await model.ainvoke("Hi")
     assert isinstance(model._async_client._http, httpx.AsyncClient)
     assert reply.text == "You said: Hi"
+
+
+def test_one_model_serves_several_event_loops(model: ChatCloudflareMistral) -> None:
+    # A second asyncio.run must not reuse the first loop's connection pool.
+    async def streamed() -> str:
+        return "".join([str(chunk.content) async for chunk in model.astream("Hi")])
+
+    assert asyncio.run(model.ainvoke("Hi")).text == "You said: Hi"
+    assert asyncio.run(streamed()) == "You said: Hi"
+    asyncio.run(model.aclose())
 
 
 def test_injected_http_clients_are_used(connection: dict[str, Any], emulator: Emulator) -> None:

@@ -456,7 +456,7 @@ class ChatCloudflareMistral(BaseChatModel):
 
     @property
     def _async_client(self) -> cf.AsyncWorkersAIClient:
-        # One for every event loop: the core client opens a pool per loop it is used from.
+        # One core client serves every event loop: it opens a pool per loop it is used from.
         if self._aclient is None:
             self._aclient = cf.AsyncWorkersAIClient(
                 self._config, http_client=self.http_async_client

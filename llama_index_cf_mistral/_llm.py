@@ -269,7 +269,7 @@ class CloudflareMistral(FunctionCallingLLM):
         return self._client
 
     def _async_client(self) -> AsyncWorkersAIClient:
-        # One for every event loop: the core client opens a pool per loop it is used from.
+        # One core client serves every event loop: it opens a pool per loop it is used from.
         if self._aclient is None:
             self._aclient = cf_mistral.AsyncWorkersAIClient(
                 self._config, http_client=self._async_http_client

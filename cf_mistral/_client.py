@@ -50,7 +50,6 @@ __all__ = ["AsyncWorkersAIClient", "WorkersAIClient", "check_http_clients"]
 logger = logging.getLogger("cf_mistral")
 
 _HTTPClient = TypeVar("_HTTPClient", httpx.Client, httpx.AsyncClient)
-_Transport = TypeVar("_Transport", httpx.HTTPTransport, httpx.AsyncHTTPTransport)
 
 # At most 100 connections; keep 20 idle ones, as httpx does by default. Each pool pass polls
 # every free idle socket, so a larger quota is paid on every request (with 100 kept alive and
@@ -58,13 +57,17 @@ _Transport = TypeVar("_Transport", httpx.HTTPTransport, httpx.AsyncHTTPTransport
 _LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30)
 
 
-def _transport(kind: type[_Transport]) -> _Transport:
-    """httpx's default transport with our limits, over a pool with the linear pass (_pool)."""
+def _pooled(client: _HTTPClient) -> _HTTPClient:
+    """An httpx client we built, its default transport's pool given the linear pass (_pool).
+
+    The client is built as httpx builds it (environment proxies, TLS settings and all): a
+    ``transport=`` argument would make httpx ignore ``HTTP(S)_PROXY`` / ``NO_PROXY``. Proxy
+    mounts keep httpcore's own pools.
+    """
     from cf_mistral._pool import install  # imports httpcore, as httpx's transport does
 
-    transport = kind(limits=_LIMITS)
-    install(transport)
-    return transport
+    install(getattr(client, "_transport", None))
+    return client
 
 
 def _checked(client: _HTTPClient | None, expected: type[_HTTPClient]) -> _HTTPClient | None:
@@ -412,9 +415,8 @@ class WorkersAIClient(_ClientCore):
     @property
     def _http(self) -> httpx.Client:
         if self._http_client is None:
-            self._http_client = httpx.Client(
-                timeout=_httpx_timeout(self.config.timeouts),
-                transport=_transport(httpx.HTTPTransport),
+            self._http_client = _pooled(
+                httpx.Client(timeout=_httpx_timeout(self.config.timeouts), limits=_LIMITS)
             )
         return self._http_client
 
@@ -547,9 +549,8 @@ class AsyncWorkersAIClient(_ClientCore):
             # closed". Each loop gets a pool of its own. The previous one cannot be closed
             # from here (its loop is closed, or runs elsewhere): the garbage collector closes
             # its sockets.
-            client = self._http_client = httpx.AsyncClient(
-                timeout=_httpx_timeout(self.config.timeouts),
-                transport=_transport(httpx.AsyncHTTPTransport),
+            client = self._http_client = _pooled(
+                httpx.AsyncClient(timeout=_httpx_timeout(self.config.timeouts), limits=_LIMITS)
             )
             self._http_loop = weakref.ref(loop)
         return client

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import http.server
 import pickle
 import socket
+import threading
 import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
 from typing import Any
 
 import cloudpickle
@@ -85,6 +90,62 @@ def test_an_async_client_serves_one_event_loop_after_another(
     assert emulator.connections_opened == 3  # one pool per loop, each reused within its loop
     asyncio.run(client.aclose())  # the last loop's pool is gone; closing from a new loop is fine
     assert client._http_client is None
+
+
+class _ForwardingProxy(http.server.BaseHTTPRequestHandler):
+    """A plain HTTP proxy: records the absolute URL it is asked for, forwards to ``upstream``."""
+
+    upstream = ""
+    seen: list[str] = []
+
+    def do_POST(self) -> None:
+        self.seen.append(self.path)
+        target = urllib.parse.urlsplit(self.path)
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        forwarded = urllib.request.Request(
+            self.upstream + target.path, data=body, headers=dict(self.headers), method="POST"
+        )
+        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with direct.open(forwarded) as reply:
+            payload = reply.read()
+            self.send_response(reply.status)
+            self.send_header("Content-Type", reply.headers["Content-Type"])
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def forwarding_proxy(emulator: Emulator) -> Iterator[str]:
+    origin = urllib.parse.urlsplit(emulator.base_url)
+    _ForwardingProxy.upstream = f"{origin.scheme}://{origin.netloc}"
+    _ForwardingProxy.seen = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ForwardingProxy)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+async def test_the_clients_we_build_honour_proxy_environment_variables(
+    drive: DriverFactory, forwarding_proxy: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # httpx ignores HTTP(S)_PROXY when handed a transport: our pool must not cost users that.
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", forwarding_proxy)
+    driver = drive(base_url="http://workers-ai.invalid/client/v4")
+    result = await driver.chat(HELLO)
+    assert result.text == "You said: hello"
+    assert _ForwardingProxy.seen == [
+        "http://workers-ai.invalid/client/v4/accounts/test-account/ai/run/"
+        "@cf/mistralai/mistral-small-3.1-24b-instruct"
+    ]
 
 
 def test_injected_sync_http_client_is_used_and_left_open(

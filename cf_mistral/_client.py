@@ -57,6 +57,9 @@ _HTTPClient = TypeVar("_HTTPClient", httpx.Client, httpx.AsyncClient)
 _LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30)
 
 
+_LoopPools = weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]
+
+
 def _pooled(client: _HTTPClient) -> _HTTPClient:
     """An httpx client we built, its default transport's pool given the linear pass (_pool).
 
@@ -323,9 +326,7 @@ class _ClientCore:
         return {"config": self.config}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(
-            config=state["config"], _http_client=None, _owns_http=True, _http_loop=None
-        )
+        self.__dict__.update(config=state["config"], _http_client=None, _owns_http=True)
         self._derive()
 
 
@@ -533,26 +534,32 @@ class AsyncWorkersAIClient(_ClientCore):
         super().__init__(config, **options)
         self._http_client: httpx.AsyncClient | None = _checked(http_client, httpx.AsyncClient)
         self._owns_http = http_client is None
-        # The loop our own pool was opened on (a weak reference: a closed loop is not kept).
-        self._http_loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
+        # Our own pools, one per event loop: a pool's connections belong to the loop that
+        # opened them, and from another (asyncio.run twice, a thread with its own loop) they
+        # fail with "Event loop is closed".
+        self._pools = _LoopPools()
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self._pools = _LoopPools()
 
     @property
     def _http(self) -> httpx.AsyncClient:
-        client = self._http_client
         if not self._owns_http:
-            assert client is not None
-            return client
+            assert self._http_client is not None
+            return self._http_client
         loop = asyncio.get_running_loop()
-        if client is None or self._http_loop is None or self._http_loop() is not loop:
-            # A pool's connections belong to the event loop that opened them: from another
-            # loop (asyncio.run twice, a fresh test loop) they fail with "Event loop is
-            # closed". Each loop gets a pool of its own. The previous one cannot be closed
-            # from here (its loop is closed, or runs elsewhere): the garbage collector closes
-            # its sockets.
-            client = self._http_client = _pooled(
+        client = self._pools.get(loop)
+        if client is None:
+            # A pool's sockets keep its loop alive, so a closed loop's entry never leaves the
+            # weak mapping by itself: drop those here (their sockets can only be closed from
+            # their own loop; the garbage collector closes them), so that a script calling
+            # asyncio.run in a loop does not pile up pools.
+            for closed in [other for other in self._pools if other.is_closed()]:
+                del self._pools[closed]
+            client = self._pools[loop] = _pooled(
                 httpx.AsyncClient(timeout=_httpx_timeout(self.config.timeouts), limits=_LIMITS)
             )
-            self._http_loop = weakref.ref(loop)
         return client
 
     async def chat(self, request: ChatRequest, *, model: str | None = None) -> ChatResult:
@@ -622,15 +629,15 @@ class AsyncWorkersAIClient(_ClientCore):
     async def aclose(self) -> None:
         """Close the connection pool (only if this client created it).
 
-        A pool opened on another event loop is dropped, not closed: its connections can only
+        Pools opened on other event loops are dropped, not closed: their connections can only
         be closed from their own loop.
         """
-        if self._http_client is None or not self._owns_http:
+        if not self._owns_http:
             return
-        client, self._http_client = self._http_client, None
-        if self._http_loop is not None and self._http_loop() is asyncio.get_running_loop():
+        pools, self._pools = self._pools, _LoopPools()
+        client = pools.get(asyncio.get_running_loop())
+        if client is not None:
             await client.aclose()
-        self._http_loop = None
 
     async def __aenter__(self) -> AsyncWorkersAIClient:
         return self

@@ -88,8 +88,33 @@ def test_an_async_client_serves_one_event_loop_after_another(
     assert asyncio.run(client.chat(HELLO)).text == "You said: hello"
     assert asyncio.run(stream_text()) == "You said: hello"
     assert emulator.connections_opened == 3  # one pool per loop, each reused within its loop
+    assert len(client._pools) == 1  # closed loops' pools are not piled up
     asyncio.run(client.aclose())  # the last loop's pool is gone; closing from a new loop is fine
     assert client._http_client is None
+    assert not client._pools
+
+
+def test_an_async_client_shared_by_two_running_loops_keeps_a_pool_for_each(
+    emulator: Emulator, connection: dict[str, Any]
+) -> None:
+    client = AsyncWorkersAIClient(**connection)
+    replies: list[str] = []
+    both_started = threading.Barrier(2)
+
+    async def calls() -> None:
+        both_started.wait(5)
+        for _ in range(20):
+            replies.append((await client.chat(HELLO)).text)
+            await asyncio.sleep(0)
+
+    threads = [threading.Thread(target=asyncio.run, args=(calls(),)) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert replies == ["You said: hello"] * 40
+    # One connection per loop; a single pool slot would have swapped pools back and forth.
+    assert emulator.connections_opened == 2
 
 
 class _ForwardingProxy(http.server.BaseHTTPRequestHandler):

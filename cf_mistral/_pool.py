@@ -14,6 +14,9 @@ with unmerged fixes (encode/httpcore#1000, #1035, #1110):
   The sync pool closes outside its lock, so with threads the request can start on the socket
   being closed and hang until its read timeout.
 
+It also keeps, for good, a connection opened for a request that was cancelled before using it;
+:func:`assign` closes those too.
+
 :func:`assign` is the same pass, linear, with none of the three; :class:`ConnectionPool` and
 :class:`AsyncConnectionPool` are httpcore's pools using it. A burst of 200 concurrent calls on
 the emulator took 2x less time with it. They are only installed in HTTP/1.1 pools we create
@@ -63,7 +66,13 @@ def assign(
     for connection in connections:
         if connection.is_closed():
             continue
-        if id(connection) not in spoken_for and connection.is_idle():
+        if id(connection) not in spoken_for:
+            if not connection.is_idle():
+                # Held by no request, yet not idle: opened for a request cancelled before it
+                # started on it (httpcore keeps these, each holding a max_connections slot for
+                # good). No request can reach it any more.
+                closing.append(connection)
+                continue
             # Expired, or the server hung up: never handed out. Only free connections are
             # checked (each check polls the socket): a busy one cannot expire, and one spoken
             # for was checked in the pass that handed it out.

@@ -291,3 +291,12 @@ def test_threads_sharing_a_sync_client_all_get_their_replies(
         assert replies == ["threaded"] * 200
         assert passes() == 400
         assert len(client._http._transport._pool.connections) <= 20  # type: ignore[attr-defined]
+
+
+def test_a_connection_held_by_no_request_and_not_idle_is_closed() -> None:
+    # Opened for a request that was cancelled before it started on it: nothing can reach it.
+    orphan = FakeConnection("orphan", state="connecting")
+    held = FakeConnection("held", state="connecting")
+    kept, closing, _ = run_pass([orphan, held], [FakeRequest(connection=held)])
+    assert names(closing) == ["orphan"]
+    assert names(kept) == ["held"]

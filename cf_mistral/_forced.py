@@ -40,12 +40,20 @@ def read_tool_choice(choice: object) -> str | None:
         return "required" if choice == "any" else choice
     if isinstance(choice, Mapping):
         function = choice.get("function")
-        if isinstance(function, Mapping) and function.get("name"):
-            return str(function["name"])
-        if choice.get("name"):
-            return str(choice["name"])
-        if choice.get("type") in _KEYWORD_CHOICES:
-            return read_tool_choice(choice["type"])
+        name = (function.get("name") if isinstance(function, Mapping) else None) or choice.get(
+            "name"
+        )
+        kind = choice.get("type")
+        if name and kind in ("auto", "none"):
+            raise InvalidRequestError(
+                f"tool_choice={choice!r} names the tool {name!r} but says {kind!r}: pass "
+                f"{{'type': 'function', 'function': {{'name': {name!r}}}}} to force that tool, "
+                f"or {kind!r} alone."
+            )
+        if isinstance(name, str) and name:
+            return name
+        if not name and kind in _KEYWORD_CHOICES:
+            return read_tool_choice(kind)
     raise InvalidRequestError(
         f"tool_choice={choice!r} is not understood: pass 'auto', 'none', 'any', 'required', "
         "True, a tool name or {'type': 'function', 'function': {'name': ...}}."

@@ -31,6 +31,7 @@ from cf_mistral import (
     AssistantMessage,
     ContentPart,
     ImagePart,
+    InvalidRequestError,
     InvalidToolCall,
     Message,
     SystemMessage,
@@ -268,6 +269,11 @@ def tool_choice_for(tool_choice: Any, tool_required: bool) -> str:
         return tool_choice.metadata.get_name()
     chosen = read_tool_choice(tool_choice)
     assert chosen is not None  # None was handled above
+    if tool_required and chosen in ("auto", "none"):
+        raise InvalidRequestError(
+            f"tool_required=True asks for a tool call but tool_choice={tool_choice!r} leaves "
+            f"it {'optional' if chosen == 'auto' else 'off'}: drop one of the two."
+        )
     return chosen
 
 

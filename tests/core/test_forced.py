@@ -269,7 +269,23 @@ def test_tool_choice_forms_both_frameworks_pass(choice: object, expected: str | 
     assert read_tool_choice(choice) == expected
 
 
-@pytest.mark.parametrize("choice", [3, {"type": "function"}, {"function": {}}, ["get_weather"]])
+@pytest.mark.parametrize(
+    "choice",
+    [3, {"type": "function"}, {"function": {}}, ["get_weather"], {"name": 3}, {"name": ["w"]}],
+)
 def test_a_tool_choice_it_cannot_read_is_refused_by_name(choice: object) -> None:
     with pytest.raises(InvalidRequestError, match=r"tool_choice=.* is not understood"):
+        read_tool_choice(choice)
+
+
+@pytest.mark.parametrize(
+    "choice",
+    [
+        {"type": "none", "name": "get_weather"},
+        {"type": "auto", "function": {"name": "get_weather"}},
+    ],
+)
+def test_a_tool_choice_that_names_a_tool_and_says_none_or_auto_is_refused(choice: object) -> None:
+    # Neither reading is safe: forcing the tool would override "none", dropping it the name.
+    with pytest.raises(InvalidRequestError, match=r"names the tool 'get_weather' but says"):
         read_tool_choice(choice)

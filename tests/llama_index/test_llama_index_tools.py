@@ -91,6 +91,17 @@ async def test_every_forcing_tool_choice_form_forces_a_call(
     assert selection.tool_name == "get_weather"
 
 
+@pytest.mark.parametrize("choice", ["auto", "none", {"type": "none"}])
+async def test_tool_required_with_a_choice_that_does_not_force_a_call_is_refused(
+    calls: Any, emulator: Emulator, choice: Any
+):
+    with pytest.raises(InvalidRequestError, match="tool_required=True asks for a tool call"):
+        await calls.chat_with_tools(
+            [WEATHER], user_msg="Weather?", tool_choice=choice, tool_required=True
+        )
+    assert emulator.requests == []  # refused before anything is sent
+
+
 async def test_tool_required_forces_a_call_through_guided_json(calls: Any, emulator: Emulator):
     response = await calls.chat_with_tools(
         [WEATHER], user_msg="What is it like?", tool_required=True

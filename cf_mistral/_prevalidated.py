@@ -7,11 +7,17 @@ which is most of what an adapter spends per token. pydantic's own ``model_constr
 validation but is slower still: it inspects every default factory's signature on every call.
 
 :func:`prevalidated` validates once, on a sample, and from then on copies the validated state,
-setting only the given fields, the way ``model_construct`` and ``__copy__`` do. It is used only
-where that gives an object equal to the validated one, which it checks on the sample before
-trusting itself. Anything it cannot vouch for falls back to the validating constructor: a class
-with ``model_post_init`` or a root model, a default that is a non-empty or nested container, or
-a validator that rewrites the sample (as a new framework release might add).
+setting only the given fields, the way ``model_construct`` and ``__copy__`` do. It checks on the
+sample that a copy equals the validated object, and falls back to the validating constructor
+for what it can see it cannot copy: a class with ``model_post_init`` or a root model, a default
+that is a non-empty or nested container, a validator that rewrites the sample.
+
+What the sample cannot show, it cannot catch: a validator that changes some values and leaves
+the sample's alone (one that strips whitespace, say), or one that derives a field from another
+(``ChatGenerationChunk.text`` from its message; the caller passes both). So it is used only on
+classes whose validators ignore the values passed, and the adapters' property tests compare its
+copies with validated construction over arbitrary text; a framework release that adds such a
+validator fails them.
 """
 
 from __future__ import annotations

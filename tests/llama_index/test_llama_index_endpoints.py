@@ -13,7 +13,7 @@ from llama_index.core.base.llms.types import ChatMessage, ChatResponse, MessageR
 from cf_mistral import DEFAULT_MAX_TOKENS, InvalidParameterError, TextDelta
 from cf_mistral._prevalidated import model_state
 from cf_mistral.emulator import Emulator
-from llama_index_cf_mistral._messages import assistant_message, new_text_block, new_text_message
+from llama_index_cf_mistral._messages import new_text_block, new_text_message
 from llama_index_cf_mistral._stream import ChatStream, _new_response
 
 USER = [ChatMessage(role="user", content="Hello there")]
@@ -181,13 +181,20 @@ async def test_a_server_error_surfaces_as_the_core_error(calls: Any, emulator: E
 
 
 @settings(max_examples=50, deadline=None)
-@given(pieces=st.lists(st.text(min_size=1), min_size=1, max_size=5))
-def test_stream_chunks_equal_what_llama_index_validation_builds(pieces: list[str]):
+@given(
+    pieces=st.lists(st.text(min_size=1), min_size=1, max_size=5),
+    snapshots=st.booleans(),
+)
+def test_stream_chunks_equal_what_llama_index_validation_builds(pieces: list[str], snapshots: bool):
+    # Expected: built by LlamaIndex's own validating constructors, not by our copiers.
     stream, text = ChatStream(), ""
     for piece in pieces:
-        chunk = stream.feed(TextDelta(piece))
         text += piece
-        expected = ChatResponse(message=assistant_message(text), delta=piece)
+        chunk = stream.feed(TextDelta(piece, text if snapshots else None))
+        validated = ChatMessage(
+            role=MessageRole.ASSISTANT, blocks=[TextBlock(text=text)], additional_kwargs={}
+        )
+        expected = ChatResponse(message=validated, delta=piece)
         assert chunk is not None
         assert model_state(chunk) == model_state(expected)
         assert model_state(chunk.message) == model_state(expected.message)

@@ -20,18 +20,21 @@ __all__ = ["EmulatorProcess"]
 _START_CODE = "from cf_mistral.emulator import serve; serve(port=0)"
 
 
-def _pin_apart(server_pid: int) -> None:
+def _pin_apart(server_pid: int) -> set[int] | None:
     """The emulator on the last CPU, this process on the others, where the OS allows it.
 
     On two cores, client and server otherwise migrate and preempt each other, and the bursts
     of 200 calls moved by ±15 % between runs; each on its own core, the scheduler stays out of
-    the figures. Both sides keep the same CPUs for every contender, so no one is favoured.
+    the figures. Both sides keep the same CPUs for every contender, so no one is favoured, and
+    processes started meanwhile (the memory and import measurements) stay off the emulator's
+    CPU too. Returns this process's CPUs from before, to restore when the emulator stops.
     """
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_setaffinity") else []
     if len(cpus) < 2 or os.environ.get("CF_MISTRAL_BENCH_NO_PIN"):
-        return
+        return None
     os.sched_setaffinity(server_pid, {cpus[-1]})
     os.sched_setaffinity(0, set(cpus[:-1]))
+    return set(cpus)
 
 
 class EmulatorProcess:
@@ -39,6 +42,7 @@ class EmulatorProcess:
 
     def __init__(self, url: str = "") -> None:
         self._proc: subprocess.Popen[str] | None = None
+        self._cpus_before: set[int] | None = None
         self.url = url  # given: attach to a running emulator (a child process's view)
         self.account_id = "test-account"
         self.token = "test-token"  # the emulator's fixed test token
@@ -58,7 +62,7 @@ class EmulatorProcess:
             text=True,
             env=env,
         )
-        _pin_apart(self._proc.pid)
+        self._cpus_before = _pin_apart(self._proc.pid)
         assert self._proc.stdout is not None
         line = self._proc.stdout.readline()  # "Workers AI emulator listening on http://…"
         marker = "listening on "
@@ -88,6 +92,9 @@ class EmulatorProcess:
                 self._proc.kill()
                 self._proc.wait(10)
             self._proc = None
+        if self._cpus_before is not None:
+            os.sched_setaffinity(0, self._cpus_before)
+            self._cpus_before = None
 
     @property
     def pid(self) -> int:

@@ -526,7 +526,8 @@ class ChatCloudflareMistral(BaseChatModel):
             for event in iter_adapted(client.stream(plan.request, model=plan.model)):
                 for released in phase_one.feed(event):
                     if (chunk := _generation(released)) is not None:
-                        _on_token(chunk, run_manager)
+                        if run_manager is not None and chunk.text:
+                            run_manager.on_llm_new_token(chunk.text, chunk=chunk)
                         yield chunk
             if phase_one.called_tool:
                 return
@@ -625,8 +626,3 @@ def _generation(event: cf.StreamEvent) -> ChatGenerationChunk | None:
     # One call per event and no generator per event: this is the per-token hot path.
     chunk = event_to_chunk(event)
     return None if chunk is None else ChatGenerationChunk(message=chunk)
-
-
-def _on_token(chunk: ChatGenerationChunk, run_manager: CallbackManagerForLLMRun | None) -> None:
-    if run_manager is not None and chunk.text:
-        run_manager.on_llm_new_token(chunk.text, chunk=chunk)

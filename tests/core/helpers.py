@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+import contextlib
+import http.server
+import threading
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -120,3 +123,17 @@ class DriverFactory:
         driver = Driver(self.sync, client)
         self.made.append(driver)
         return driver
+
+
+@contextlib.contextmanager
+def serving(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A threaded HTTP server for ``handler`` on loopback while the block runs: its root URL."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)

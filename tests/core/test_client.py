@@ -32,7 +32,7 @@ from cf_mistral import (
 )
 from cf_mistral.emulator import Emulator, Fault, FaultKind
 
-from .helpers import Driver, DriverFactory
+from .helpers import Driver, DriverFactory, serving
 
 HELLO = ChatRequest(messages=[UserMessage("hello")])
 
@@ -148,13 +148,8 @@ def forwarding_proxy(emulator: Emulator) -> Iterator[str]:
     origin = urllib.parse.urlsplit(emulator.base_url)
     _ForwardingProxy.upstream = f"{origin.scheme}://{origin.netloc}"
     _ForwardingProxy.seen = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ForwardingProxy)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    with serving(_ForwardingProxy) as url:
+        yield url
 
 
 async def test_the_clients_we_build_honour_proxy_environment_variables(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import http.server
 import json
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -35,6 +34,7 @@ from .helpers import (
     Driver,
     DriverFactory,
     assert_clean_wire_body,
+    serving,
 )
 
 WEATHER = ToolDefinition("get_weather", "Current weather for a city", WEATHER_PARAMETERS)
@@ -305,13 +305,8 @@ class _ImageHandler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def image_server() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ImageHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    with serving(_ImageHandler) as url:
+        yield url
 
 
 @pytest.mark.parametrize("where", ["client", "request"])

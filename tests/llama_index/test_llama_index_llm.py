@@ -7,7 +7,6 @@ import base64
 import http.server
 import logging
 import pickle
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -41,6 +40,7 @@ from cf_mistral import (
 )
 from cf_mistral.emulator import Emulator
 from llama_index_cf_mistral import CloudflareMistral
+from tests.core.helpers import serving
 
 USER = [ChatMessage(role="user", content="Hello there")]
 SENTINEL = "SENTINEL-token-5f3a9c1e"
@@ -301,13 +301,8 @@ class _ImageHandler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def image_url() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ImageHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/cat.png"
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    with serving(_ImageHandler) as url:
+        yield f"{url}/cat.png"
 
 
 @pytest.mark.parametrize("source", ["bytes", "path", "data_url"])

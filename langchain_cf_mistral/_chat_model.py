@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
-from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.callbacks import (
+    AsyncCallbackManager,
+    AsyncCallbackManagerForLLMRun,
+    CallbackManager,
+    CallbackManagerForLLMRun,
+)
 from langchain_core.language_models import BaseChatModel, LanguageModelInput, ModelProfile
 from langchain_core.language_models.base import LangSmithParams
 from langchain_core.messages import (
@@ -16,8 +21,8 @@ from langchain_core.messages import (
     MessageLikeRepresentation,
     convert_to_messages,
 )
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult, LLMResult
+from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.tools import BaseTool
 from langchain_core.utils import from_env, secret_from_env
 from langchain_core.utils.function_calling import convert_to_openai_tool
@@ -51,6 +56,15 @@ from langchain_cf_mistral._messages import (
 )
 from langchain_cf_mistral._messages import (
     new_text_message as _new_text_message,
+)
+from langchain_cf_mistral._streaming import (
+    RunningMerge,
+    closing_chunk,
+    error_result,
+    prepare_chunk,
+    run_message_id,
+    start_stream,
+    streams_lean,
 )
 
 __all__ = ["ChatCloudflareMistral"]
@@ -475,6 +489,91 @@ class ChatCloudflareMistral(BaseChatModel):
         client, self._aclient = self._aclient, None
         if client is not None:
             await client.aclose()
+
+    # -- streaming -----------------------------------------------------------------------------
+
+    def stream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> Iterator[AIMessageChunk]:
+        """langchain-core's ``stream``, holding the reply as text instead of every chunk.
+
+        See ``langchain_cf_mistral._streaming``: callers and callbacks see what langchain-core's
+        method shows them, in memory proportional to the reply rather than ~200x it.
+        """
+        if not streams_lean(self, kwargs, async_api=False):
+            yield from super().stream(input, config, stop=stop, **kwargs)
+            return
+        start = start_stream(self, input, config, stop, kwargs)
+        manager = CallbackManager.configure(**start.configure)
+        (run_manager,) = manager.on_chat_model_start(**start.on_start)
+        if self.rate_limiter:
+            self.rate_limiter.acquire(blocking=True)
+        merge = RunningMerge()
+        try:
+            message_id = run_message_id(run_manager.run_id)
+            last = None
+            for last in self._stream(start.input_messages(), stop=stop, **kwargs):
+                prepare_chunk(last, message_id)
+                run_manager.on_llm_new_token(last.message.content, chunk=last)
+                merge.add(last)
+                yield cast("AIMessageChunk", last.message)
+            if (closing := closing_chunk(last, message_id)) is not None:
+                run_manager.on_llm_new_token("", chunk=closing)
+                yield cast("AIMessageChunk", closing.message)
+        except BaseException as error:
+            run_manager.on_llm_error(error, response=error_result(error, merge))
+            raise
+        generation = merge.result()
+        if generation is None:
+            empty = ValueError("No generation chunks were returned")
+            run_manager.on_llm_error(empty, response=LLMResult(generations=[]))
+            raise empty
+        run_manager.on_llm_end(LLMResult(generations=[[generation]]))
+
+    async def astream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[AIMessageChunk]:
+        """langchain-core's ``astream``, holding the reply as text instead of every chunk."""
+        if not streams_lean(self, kwargs, async_api=True):
+            async for chunk in super().astream(input, config, stop=stop, **kwargs):
+                yield chunk
+            return
+        start = start_stream(self, input, config, stop, kwargs)
+        manager = AsyncCallbackManager.configure(**start.configure)
+        (run_manager,) = await manager.on_chat_model_start(**start.on_start)
+        if self.rate_limiter:
+            await self.rate_limiter.aacquire(blocking=True)
+        merge = RunningMerge()
+        try:
+            message_id = run_message_id(run_manager.run_id)
+            last = None
+            async for last in self._astream(start.input_messages(), stop=stop, **kwargs):
+                prepare_chunk(last, message_id)
+                await run_manager.on_llm_new_token(last.message.content, chunk=last)
+                merge.add(last)
+                yield cast("AIMessageChunk", last.message)
+            if (closing := closing_chunk(last, message_id)) is not None:
+                await run_manager.on_llm_new_token("", chunk=closing)
+                yield cast("AIMessageChunk", closing.message)
+        except BaseException as error:
+            await run_manager.on_llm_error(error, response=error_result(error, merge))
+            raise
+        generation = merge.result()
+        if generation is None:
+            empty = ValueError("No generation chunks were returned")
+            await run_manager.on_llm_error(empty, response=LLMResult(generations=[]))
+            raise empty
+        await run_manager.on_llm_end(LLMResult(generations=[[generation]]))
 
     # -- BaseChatModel hooks -------------------------------------------------------------------
 

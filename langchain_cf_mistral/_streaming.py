@@ -1,0 +1,228 @@
+"""``stream`` and ``astream`` that merge the reply as it arrives instead of keeping every chunk.
+
+langchain-core's ``BaseChatModel.stream`` keeps each chunk it yields in a list until the stream
+ends, only to merge them for ``on_llm_end``. A chunk and its message take about 1.7 kB, and a
+token of text is a few bytes, so a long reply costs over 200 times its size in memory, for
+every chat model. ``ChatCloudflareMistral.stream`` takes the same steps, through the same
+langchain-core helpers (callbacks, message ids, response metadata, the closing
+``chunk_position="last"`` chunk, the error report), with that list replaced by
+:class:`RunningMerge`, which keeps runs of text as text. The chunks callers and callbacks are
+handed are the same objects; ``on_llm_end`` and ``on_llm_error`` get an equal merge.
+``tests/langchain/test_streaming.py`` runs this and langchain-core's method side by side and
+fails on any difference, so a langchain-core release that changes its method shows up there.
+
+langchain-core's method runs instead when this one would differ from it or could not keep up:
+content blocks (``output_version="v1"``), a model told not to stream (``disable_streaming``;
+it falls back to ``invoke``), and a langchain-core whose helpers have moved.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.messages import AIMessageChunk
+from langchain_core.outputs import ChatGenerationChunk, LLMResult
+from langchain_core.outputs.chat_generation import merge_chat_generation_chunks
+from langchain_core.runnables import RunnableConfig, ensure_config
+from langchain_core.utils.utils import LC_ID_PREFIX
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel, LanguageModelInput
+    from langchain_core.messages import BaseMessage
+
+try:  # langchain-core's own steps, private there; present from 1.6 through 1.8
+    from langchain_core.language_models._utils import (
+        _filter_invocation_params_for_tracing,
+        _normalize_messages,
+    )
+    from langchain_core.language_models.chat_models import (
+        _format_for_tracing,
+        _format_ls_structured_output,
+        _gen_info_and_msg_metadata,
+        _generate_response_from_error,
+    )
+except ImportError:  # pragma: no cover - a langchain-core that reshaped its internals
+    HELPERS_FOUND = False
+else:
+    HELPERS_FOUND = True
+
+__all__ = [
+    "RunningMerge",
+    "StreamStart",
+    "closing_chunk",
+    "error_result",
+    "prepare_chunk",
+    "run_message_id",
+    "start_stream",
+    "streams_lean",
+]
+
+# Text pieces joined into one string at a time: bounds the list of small strings a run holds.
+_PIECES_PER_BLOCK = 1024
+
+# An AIMessageChunk's fields, but its content and id, when it carries nothing but text.
+_TEXT_ONLY = tuple(
+    (name, value)
+    for name, value in AIMessageChunk(content="").__dict__.items()
+    if name not in ("content", "id")
+)
+
+
+def _is_text_only(chunk: ChatGenerationChunk) -> bool:
+    message = chunk.message
+    if type(message) is not AIMessageChunk or type(message.content) is not str:
+        return False
+    if chunk.generation_info is not None:
+        return False
+    fields = message.__dict__
+    return all(fields.get(name) == value for name, value in _TEXT_ONLY)
+
+
+def _text_generation(text: str, message_id: str | None) -> ChatGenerationChunk:
+    message = AIMessageChunk(content=text, id=message_id)
+    # Not validated: validation would set ``text`` to a copy of the whole reply.
+    return ChatGenerationChunk.model_construct(message=message, text=text)
+
+
+class RunningMerge:
+    """What ``merge_chat_generation_chunks`` makes of every chunk added, held in O(reply).
+
+    Consecutive chunks that carry only text under one id merge into one chunk of their joined
+    text; every other chunk (tool-call pieces, usage, metadata) is kept as it is. Adding chunks
+    is associative for such runs (their contents concatenate; every other field is empty), so
+    the merge of the kept chunks equals the merge of all of them.
+    """
+
+    def __init__(self) -> None:
+        self._kept: list[ChatGenerationChunk] = []
+        self._run_open = False
+        self._run_id: str | None = None
+        self._pieces: list[str] = []
+        self._blocks: list[str] = []
+
+    def add(self, chunk: ChatGenerationChunk) -> None:
+        if not _is_text_only(chunk):
+            self._close_run()
+            self._kept.append(chunk)
+            return
+        message_id = chunk.message.id
+        if self._run_open and message_id != self._run_id:
+            self._close_run()
+        self._run_open, self._run_id = True, message_id
+        pieces = self._pieces
+        pieces.append(chunk.message.content)  # type: ignore[arg-type]  # str, checked above
+        if len(pieces) >= _PIECES_PER_BLOCK:
+            self._blocks.append("".join(pieces))
+            pieces.clear()
+
+    def result(self) -> ChatGenerationChunk | None:
+        """The merge so far (``None`` before the first chunk)."""
+        self._close_run()
+        return merge_chat_generation_chunks(self._kept)
+
+    def _close_run(self) -> None:
+        if not self._run_open:
+            return
+        self._blocks.extend(self._pieces)
+        text = "".join(self._blocks)
+        self._blocks, self._pieces = [], []
+        self._kept.append(_text_generation(text, self._run_id))
+        self._run_open = False
+
+
+def streams_lean(model: BaseChatModel, kwargs: dict[str, Any], *, async_api: bool) -> bool:
+    """Whether this module's stream matches langchain-core's for this call."""
+    return (
+        HELPERS_FOUND
+        and model.output_version != "v1"
+        and model._should_stream(async_api=async_api, **{**kwargs, "stream": True})
+    )
+
+
+@dataclass
+class StreamStart:
+    """What a stream starts from: the arguments of its callback manager and of its start."""
+
+    messages: list[BaseMessage]
+    configure: dict[str, Any]
+    on_start: dict[str, Any]
+
+    def input_messages(self) -> list[BaseMessage]:
+        return _normalize_messages(self.messages)
+
+
+def start_stream(
+    model: BaseChatModel,
+    input: LanguageModelInput,
+    config: RunnableConfig | None,
+    stop: list[str] | None,
+    kwargs: dict[str, Any],
+) -> StreamStart:
+    """langchain-core's set-up of a streamed call; pops its tracing-only ``kwargs``."""
+    config = ensure_config(config)
+    messages = model._convert_input(input).to_messages()
+    structured_output_format = kwargs.pop("ls_structured_output_format", None) or kwargs.pop(
+        "structured_output_format", None
+    )
+    params = model._get_invocation_params(stop=stop, **kwargs)
+    options = {
+        "stop": stop,
+        **{key: params[key] for key in kwargs if key in params},
+        **_format_ls_structured_output(structured_output_format),
+    }
+    inheritable_metadata = {
+        **(config.get("metadata") or {}),
+        **model._get_ls_params_with_defaults(stop=stop, **kwargs),
+    }
+    configure = {
+        "inheritable_callbacks": config.get("callbacks"),
+        "local_callbacks": model.callbacks,
+        "verbose": model.verbose,
+        "inheritable_tags": config.get("tags"),
+        "local_tags": model.tags,
+        "inheritable_metadata": inheritable_metadata,
+        "local_metadata": model.metadata,
+        "langsmith_inheritable_metadata": _filter_invocation_params_for_tracing(params),
+    }
+    on_start = {
+        "serialized": model._serialized,
+        "messages": [_format_for_tracing(messages)],
+        "invocation_params": params,
+        "options": options,
+        "name": config.get("run_name"),
+        "run_id": config.pop("run_id", None),
+        "batch_size": 1,
+    }
+    return StreamStart(messages, configure, on_start)
+
+
+def run_message_id(run_id: Any) -> str:
+    """The id langchain-core gives a streamed message that has none of its own."""
+    return "-".join((LC_ID_PREFIX, str(run_id)))
+
+
+def prepare_chunk(chunk: ChatGenerationChunk, message_id: str) -> None:
+    """What langchain-core does to each chunk before handing it on."""
+    if chunk.message.id is None:
+        chunk.message.id = message_id
+    chunk.message.response_metadata = _gen_info_and_msg_metadata(chunk)
+
+
+def closing_chunk(last: ChatGenerationChunk | None, message_id: str) -> ChatGenerationChunk | None:
+    """The empty ``chunk_position="last"`` chunk that ends a stream whose last chunk is not."""
+    if last is None or not isinstance(last.message, AIMessageChunk):
+        return None
+    if last.message.chunk_position:
+        return None
+    empty: str | list[str | dict[str, Any]] = "" if isinstance(last.message.content, str) else []
+    message = AIMessageChunk(content=empty, chunk_position="last", id=message_id)
+    return ChatGenerationChunk(message=message)
+
+
+def error_result(error: BaseException, merge: RunningMerge) -> LLMResult:
+    """The ``response`` langchain-core reports with ``on_llm_error``: the merge so far, if any."""
+    with_error = _generate_response_from_error(error)
+    so_far = merge.result()
+    generations: list[list[Any]] = [[so_far], with_error] if so_far else [with_error]
+    return LLMResult(generations=generations)

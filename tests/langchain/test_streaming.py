@@ -1,0 +1,472 @@
+"""``stream``/``astream`` hold the reply as text, and show callers what langchain-core's show.
+
+Every scenario runs twice against the emulator, once through ``ChatCloudflareMistral`` and once
+through the same model with langchain-core's own ``BaseChatModel.stream``/``astream``, and
+compares everything a caller or a callback sees: the chunks, every callback event with its
+arguments, ``astream_events``, the runs a tracer records, the errors. Run ids and the message ids
+built from them are the only values that differ, and are masked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import re
+import tracemalloc
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, ClassVar
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGenerationChunk, LLMResult
+from langchain_core.outputs.chat_generation import merge_chat_generation_chunks
+from langchain_core.rate_limiters import InMemoryRateLimiter
+from langchain_core.runnables import RunnableConfig
+from langchain_core.tracers.run_collector import RunCollectorCallbackHandler
+from pydantic import BaseModel, Field
+
+import cf_mistral as cf
+from cf_mistral.emulator import Emulator, Fault, FaultKind
+from langchain_cf_mistral import ChatCloudflareMistral, _chat_model, _streaming
+from langchain_cf_mistral._streaming import RunningMerge
+
+TIMEOUT = {"stream_idle": 5, "read": 10}
+CALL_ID = re.compile(r"'[A-Za-z0-9]{9}'")
+UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+@contextlib.contextmanager
+def streaming_by(way: str) -> Iterator[None]:
+    """``ChatCloudflareMistral`` streaming its own way (``ours``) or langchain-core's."""
+    if way == "ours":
+        yield
+        return
+    ours = ChatCloudflareMistral.stream, ChatCloudflareMistral.astream
+    ChatCloudflareMistral.stream = BaseChatModel.stream  # type: ignore[method-assign]
+    ChatCloudflareMistral.astream = BaseChatModel.astream  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        ChatCloudflareMistral.stream, ChatCloudflareMistral.astream = ours  # type: ignore[method-assign]
+
+
+WAYS = ("ours", "langchain-core's")
+
+
+class GetWeather(BaseModel):
+    """Get the current weather in a city."""
+
+    city: str = Field(description="The city name")
+
+
+class Recorder(BaseCallbackHandler):
+    """Every callback a chat model run makes, with its arguments, in order."""
+
+    run_inline = True  # the async manager then calls it in order, not in an executor
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, Any]] = []
+
+    def on_chat_model_start(
+        self, serialized: dict[str, Any], messages: list[list[BaseMessage]], **kwargs: Any
+    ) -> None:
+        self.events.append(("start", (serialized, messages, kwargs)))
+
+    def on_llm_new_token(self, token: Any, **kwargs: Any) -> None:
+        self.events.append(("token", (token, kwargs)))
+
+    def on_llm_end(self, response: LLMResult, **kwargs: Any) -> None:
+        self.events.append(("end", (response, kwargs)))
+
+    def on_llm_error(self, error: BaseException, **kwargs: Any) -> None:
+        self.events.append(("error", (type(error), str(error), kwargs)))
+
+
+def masked(value: Any) -> str:
+    """``value``'s repr, its run ids (and message ids built from them) and tool-call ids masked.
+
+    The emulator gives each call new tool-call ids, Mistral's nine characters.
+    """
+    return CALL_ID.sub("'<call-id>'", UUID_TEXT.sub("<uuid>", repr(value)))
+
+
+Scenario = Callable[[Emulator], None]
+
+
+def text_reply(emulator: Emulator) -> None:
+    emulator.script(text="Paris is the capital of France, on the Seine.", repeat=2)
+
+
+def tool_reply(emulator: Emulator) -> None:
+    emulator.script(tool_calls=[{"name": "GetWeather", "arguments": {"city": "Zürich"}}], repeat=2)
+
+
+def truncated_reply(emulator: Emulator) -> None:
+    for _ in range(2):
+        emulator.script(text="one two three four five six seven")
+        emulator.fault(Fault(FaultKind.truncated_stream, after_events=3))
+
+
+async def consume(
+    model: ChatCloudflareMistral, mode: str, value: Any, stop_after: int | None, **kwargs: Any
+) -> tuple[list[str], str | None]:
+    """The chunks a caller sees (masked), and the error it got, if any."""
+    seen: list[str] = []
+    try:
+        if mode == "stream":
+            chunks: Iterator[AIMessageChunk] = model.stream(value, **kwargs)
+            for chunk in chunks:
+                seen.append(masked(chunk))
+                if stop_after is not None and len(seen) == stop_after:
+                    chunks.close()  # type: ignore[attr-defined]
+                    break
+        else:
+            achunks: AsyncIterator[AIMessageChunk] = model.astream(value, **kwargs)
+            async for chunk in achunks:
+                seen.append(masked(chunk))
+                if stop_after is not None and len(seen) == stop_after:
+                    await achunks.aclose()  # type: ignore[attr-defined]
+                    break
+    except Exception as error:  # compared, not hidden: both sides must fail alike
+        return seen, f"{type(error).__name__}: {error}"
+    return seen, None
+
+
+async def both_ways(
+    emulator: Emulator,
+    connection: dict[str, Any],
+    mode: str,
+    *,
+    options: dict[str, Any] | None = None,
+    config: RunnableConfig | None = None,
+    stop_after: int | None = None,
+    bind: Callable[[ChatCloudflareMistral], Any] | None = None,
+    **kwargs: Any,
+) -> list[tuple[list[str], str | None, list[str]]]:
+    """The same call through ours and langchain-core's stream: what each caller/callback saw."""
+    seen = []
+    for way in WAYS:
+        recorder = Recorder()
+        model = ChatCloudflareMistral(
+            **connection,
+            max_retries=0,
+            timeout=TIMEOUT,
+            callbacks=[recorder],
+            tags=["model-tag"],
+            metadata={"model-meta": 2},
+            **(options or {}),
+        )
+        runnable = bind(model) if bind is not None else model
+        try:
+            with streaming_by(way):
+                chunks, error = await consume(
+                    runnable, mode, "Where is Paris?", stop_after, config=config, **kwargs
+                )
+        finally:
+            await model.aclose()
+        seen.append((chunks, error, [masked(event) for event in recorder.events]))
+    return seen
+
+
+@pytest.mark.parametrize("mode", ["stream", "astream"])
+@pytest.mark.parametrize(
+    ("scenario", "stop_after", "options"),
+    [
+        pytest.param(text_reply, None, {}, id="text"),
+        pytest.param(text_reply, None, {"stop": ["Seine"]}, id="stop-sequence"),
+        pytest.param(text_reply, 3, {}, id="caller-stops-early"),
+        pytest.param(tool_reply, None, {}, id="tool-call"),
+        pytest.param(truncated_reply, None, {}, id="interrupted"),
+        pytest.param(text_reply, None, {"disable_streaming": True}, id="streaming-disabled"),
+        pytest.param(text_reply, None, {"output_version": "v1"}, id="content-blocks"),
+        pytest.param(
+            text_reply,
+            None,
+            {"rate_limiter": InMemoryRateLimiter(requests_per_second=1000)},
+            id="rate-limited",
+        ),
+    ],
+)
+async def test_stream_shows_callers_and_callbacks_what_langchain_core_shows(
+    mode: str,
+    scenario: Scenario,
+    stop_after: int | None,
+    options: dict[str, Any],
+    emulator: Emulator,
+    connection: dict[str, Any],
+) -> None:
+    scenario(emulator)
+    config: RunnableConfig = {"tags": ["t"], "metadata": {"m": 1}, "run_name": "named"}
+    bind = None
+    if scenario is tool_reply:
+
+        def bind(model: ChatCloudflareMistral) -> Any:
+            return model.bind_tools([GetWeather])
+
+    ours, theirs = await both_ways(
+        emulator,
+        connection,
+        mode,
+        options=options,
+        config=config,
+        stop_after=stop_after,
+        bind=bind,
+    )
+    assert ours == theirs
+    chunks, error, events = ours
+    assert chunks
+    assert events[0].startswith("('start'")
+    if scenario is truncated_reply:
+        assert error is not None
+        assert "StreamInterruptedError" in error
+        assert events[-1].startswith("('error'")
+    elif stop_after is not None:
+        assert events[-1].startswith("('error', (<class 'GeneratorExit'>")
+    else:
+        assert error is None
+        assert events[-1].startswith("('end'")
+
+
+class OtherChunks(ChatCloudflareMistral):
+    """Streams ``PIECES`` as bare chunks, with no closing one, as other integrations do."""
+
+    PIECES: ClassVar[list[str]] = []
+
+    def _stream(self, *args: Any, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        for piece in self.PIECES:
+            yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
+
+    async def _astream(self, *args: Any, **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
+        for chunk in self._stream():
+            yield chunk
+
+
+@pytest.mark.parametrize("mode", ["stream", "astream"])
+@pytest.mark.parametrize("pieces", [["a", "b"], []], ids=["closing-chunk-added", "no-chunks"])
+async def test_other_chunk_sources_are_closed_and_refused_as_langchain_core_does(
+    mode: str, pieces: list[str], connection: dict[str, Any]
+) -> None:
+    OtherChunks.PIECES = pieces
+    seen = []
+    for way in WAYS:
+        recorder = Recorder()
+        model = OtherChunks(**connection, callbacks=[recorder])
+        with streaming_by(way):
+            chunks, error = await consume(model, mode, "Hi", None)
+        seen.append((chunks, error, [masked(event) for event in recorder.events]))
+    assert seen[0] == seen[1]
+    chunks, error, events = seen[0]
+    if pieces:
+        assert "chunk_position='last'" in chunks[-1]
+        assert error is None
+    else:
+        assert error == "ValueError: No generation chunks were returned"
+        assert events[-1].startswith("('error'")
+
+
+@pytest.mark.parametrize("mode", ["stream", "astream"])
+async def test_structured_output_streams_as_langchain_core_streams_it(
+    mode: str, emulator: Emulator, connection: dict[str, Any]
+) -> None:
+    # A bound schema adds the tracing-only ``ls_structured_output_format`` argument, which the
+    # stream must take off before calling the model.
+    emulator.script(json={"city": "Paris"}, repeat=2)
+    ours, theirs = await both_ways(
+        emulator,
+        connection,
+        mode,
+        bind=lambda model: model.with_structured_output(GetWeather, method="json_schema"),
+    )
+    assert ours == theirs
+    assert ours[1] is None
+    assert "Paris" in ours[0][-1]
+
+
+@pytest.mark.filterwarnings("ignore:astream_events version='v1' is deprecated")
+@pytest.mark.parametrize("version", ["v1", "v2"])
+async def test_astream_events_are_langchain_cores(
+    version: str, emulator: Emulator, connection: dict[str, Any]
+) -> None:
+    text_reply(emulator)
+    seen = []
+    for way in WAYS:
+        model = ChatCloudflareMistral(**connection, max_retries=0)
+        with streaming_by(way):
+            events = [masked(e) async for e in model.astream_events("Hi", version=version)]  # type: ignore[call-overload]
+        await model.aclose()
+        seen.append(events)
+    assert seen[0] == seen[1]
+    assert any("on_chat_model_stream" in event for event in seen[0])
+
+
+@pytest.mark.parametrize("mode", ["stream", "astream"])
+async def test_a_tracer_records_the_runs_langchain_core_would(
+    mode: str, emulator: Emulator, connection: dict[str, Any]
+) -> None:
+    text_reply(emulator)
+    traced = []
+    for way in WAYS:
+        collector = RunCollectorCallbackHandler()
+        model = ChatCloudflareMistral(**connection, max_retries=0)
+        with streaming_by(way):
+            await consume(model, mode, "Hi", None, config={"callbacks": [collector]})
+        await model.aclose()
+        (run,) = collector.traced_runs
+        traced.append(
+            masked(
+                (
+                    run.name,
+                    run.run_type,
+                    run.inputs,
+                    run.outputs,
+                    run.error,
+                    run.tags,
+                    run.extra,
+                    [(e["name"], e.get("kwargs")) for e in run.events],
+                )
+            )
+        )
+    assert traced[0] == traced[1]
+
+
+def test_a_long_stream_holds_its_text_not_its_chunks(
+    emulator: Emulator, connection: dict[str, Any], core_client: cf.WorkersAIClient
+) -> None:
+    # Measured against the core client streaming the same reply in the same process: the
+    # emulator serving it is in this process too, and costs the same each time.
+    pieces = [f" w{i}" for i in range(20_000)]
+    reply_bytes = len("".join(pieces).encode())
+    model = ChatCloudflareMistral(**connection, max_retries=0)
+
+    def core() -> Iterator[str]:
+        request = cf.ChatRequest(messages=[cf.UserMessage("Hi")])
+        for event in core_client.stream(request):
+            if type(event) is cf.TextDelta:
+                yield event.text
+
+    def stream_by(way: str) -> Iterator[str]:
+        with streaming_by(way):
+            for chunk in model.stream("Hi"):
+                yield str(chunk.content)
+
+    held = {}
+    for name, texts in [("warm-up", core), ("core", core)] + [
+        (way, lambda way=way: stream_by(way)) for way in WAYS
+    ]:
+        emulator.script(chunks=pieces)
+        gc.collect()
+        tracemalloc.start()
+        try:
+            text = ""
+            for piece in texts():
+                text += piece  # grown in place: the caller holds 1x
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert text == "".join(pieces)
+        held[name] = peak / reply_bytes
+    model.close()
+    over_core = {way: held[way] - held["core"] for way in WAYS}
+    assert over_core["ours"] < 3, held
+    assert over_core["langchain-core's"] > 50, held
+
+
+# -- RunningMerge equals langchain-core's merge, chunk for chunk ----------------------------
+
+_IDS = st.sampled_from([None, "lc_run--1", "lc_run--2", "lc_abc", "provider-id"])
+_TEXT = st.text(max_size=6)
+
+
+def _message(**fields: Any) -> ChatGenerationChunk:
+    return ChatGenerationChunk(message=AIMessageChunk(**fields))
+
+
+_CHUNKS = st.one_of(
+    st.builds(lambda text, id_: _message(content=text, id=id_), _TEXT, _IDS),
+    st.builds(lambda text, id_: _message(content=text, id=id_), _TEXT, _IDS),  # text weighs 2x
+    st.builds(
+        lambda text, index: _message(content=[{"type": "text", "text": text, "index": index}]),
+        _TEXT,
+        st.integers(0, 1),
+    ),
+    st.builds(
+        lambda name, args, index, id_: _message(
+            content="",
+            id=id_,
+            tool_call_chunks=[{"name": name, "args": args, "id": None, "index": index}],
+        ),
+        st.sampled_from([None, "GetWeather"]),
+        _TEXT,
+        st.integers(0, 2),
+        _IDS,
+    ),
+    st.builds(
+        lambda n: _message(
+            content="",
+            usage_metadata={"input_tokens": n, "output_tokens": 1, "total_tokens": n + 1},
+        ),
+        st.integers(0, 9),
+    ),
+    st.builds(
+        lambda reason, info: ChatGenerationChunk(
+            message=AIMessageChunk(content="", response_metadata={"finish_reason": reason}),
+            generation_info=info,
+        ),
+        st.sampled_from(["stop", "length"]),
+        st.sampled_from([None, {"model_name": "m"}]),
+    ),
+    st.builds(lambda text: _message(content=text, chunk_position="last"), _TEXT),
+    st.builds(lambda text: _message(content=text, name="bot"), _TEXT),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_CHUNKS, max_size=12))
+def test_running_merge_equals_langchain_cores_merge(chunks: list[ChatGenerationChunk]) -> None:
+    merge = RunningMerge()
+    for chunk in chunks:
+        merge.add(chunk)
+    expected = merge_chat_generation_chunks(chunks)
+    merged = merge.result()
+    if expected is None:
+        assert merged is None
+        return
+    assert merged is not None
+    assert merged == expected
+    assert merged.text == expected.text
+    assert type(merged.message) is type(expected.message)
+    assert merged.message.tool_calls == expected.message.tool_calls  # type: ignore[attr-defined]
+
+
+def test_running_merge_joins_long_runs_in_blocks() -> None:
+    merge = RunningMerge()
+    pieces = [f"{i} " for i in range(5_000)]
+    for piece in pieces:
+        merge.add(_message(content=piece, id="lc_run--1"))
+    usage: dict[str, Any] = {"input_tokens": 1, "output_tokens": 2, "total_tokens": 3}
+    merge.add(_message(content="", usage_metadata=usage))
+    merged = merge.result()
+    assert merged is not None
+    assert merged.text == "".join(pieces)
+    assert isinstance(merged.message, AIMessageChunk)
+    assert merged.message.usage_metadata == usage
+    assert merge.result() == merged  # asking again changes nothing
+
+
+async def test_a_langchain_core_without_the_helpers_streams_its_own_way(
+    emulator: Emulator, connection: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_streaming, "HELPERS_FOUND", False)
+
+    def no_running_merge() -> None:
+        raise AssertionError("the lean stream ran without langchain-core's helpers")
+
+    monkeypatch.setattr(_chat_model, "RunningMerge", no_running_merge)
+    text_reply(emulator)
+    ours, theirs = await both_ways(emulator, connection, "astream")
+    assert ours == theirs
+    assert ours[2][-1].startswith("('end'")

@@ -60,16 +60,30 @@ _LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepal
 _LoopPools = weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]
 
 
+class _NoCookies(httpx.Cookies):
+    """A cookie jar that keeps nothing.
+
+    Workers AI and AI Gateway authenticate every request by its token; a cookie the edge sets
+    (``__cf_bm``, say) means nothing to an API client. httpx still runs every response through
+    ``http.cookiejar``, rebuilding request and response as ``urllib`` objects: 15-30 µs a call,
+    as much as building the request.
+    """
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+
 def _pooled(client: _HTTPClient) -> _HTTPClient:
-    """An httpx client we built, its default transport's pool given the linear pass (_pool).
+    """An httpx client we built: the linear pool pass (_pool), and no cookie jar.
 
     The client is built as httpx builds it (environment proxies, TLS settings and all): a
     ``transport=`` argument would make httpx ignore ``HTTP(S)_PROXY`` / ``NO_PROXY``. Proxy
-    mounts keep httpcore's own pools.
+    mounts keep httpcore's own pools. An injected client keeps its own pool and cookies.
     """
     from cf_mistral._pool import install  # imports httpcore, as httpx's transport does
 
     install(getattr(client, "_transport", None))
+    client._cookies = _NoCookies()  # httpx's setter would copy it into a plain jar
     return client
 
 

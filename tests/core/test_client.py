@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.server
 import pickle
 import socket
@@ -143,12 +144,19 @@ class _ForwardingProxy(http.server.BaseHTTPRequestHandler):
         pass
 
 
+@contextlib.contextmanager
+def forwarding_to(emulator: Emulator, handler: type[_ForwardingProxy]) -> Iterator[str]:
+    """A loopback server for ``handler``, forwarding to the emulator: its root URL."""
+    origin = urllib.parse.urlsplit(emulator.base_url)
+    handler.upstream = f"{origin.scheme}://{origin.netloc}"
+    with serving(handler) as url:
+        yield url
+
+
 @pytest.fixture
 def forwarding_proxy(emulator: Emulator) -> Iterator[str]:
-    origin = urllib.parse.urlsplit(emulator.base_url)
-    _ForwardingProxy.upstream = f"{origin.scheme}://{origin.netloc}"
     _ForwardingProxy.seen = []
-    with serving(_ForwardingProxy) as url:
+    with forwarding_to(emulator, _ForwardingProxy) as url:
         yield url
 
 
@@ -184,10 +192,8 @@ class _CookieSettingServer(_ForwardingProxy):
 
 @pytest.fixture
 def cookie_setting_server(emulator: Emulator) -> Iterator[str]:
-    origin = urllib.parse.urlsplit(emulator.base_url)
-    _CookieSettingServer.upstream = f"{origin.scheme}://{origin.netloc}"
     _CookieSettingServer.cookies = []
-    with serving(_CookieSettingServer) as url:
+    with forwarding_to(emulator, _CookieSettingServer) as url:
         yield url + "/client/v4"
 
 

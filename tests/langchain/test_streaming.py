@@ -13,8 +13,8 @@ import contextlib
 import gc
 import re
 import tracemalloc
-from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any, ClassVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any, ClassVar, TypeVar
 
 import pytest
 from hypothesis import given, settings
@@ -34,6 +34,7 @@ from cf_mistral.emulator import Emulator, Fault, FaultKind
 from langchain_cf_mistral import ChatCloudflareMistral, _chat_model, _streaming
 from langchain_cf_mistral._streaming import RunningMerge
 
+T = TypeVar("T")
 TIMEOUT = {"stream_idle": 5, "read": 10}
 CALL_ID = re.compile(r"'[A-Za-z0-9]{9}'")
 UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -55,6 +56,21 @@ def streaming_by(way: str) -> Iterator[None]:
 
 
 WAYS = ("ours", "langchain-core's")
+
+
+async def each_way(
+    connection: dict[str, Any], run: Callable[[ChatCloudflareMistral], Awaitable[T]]
+) -> list[T]:
+    """``run`` on a fresh model streaming our way, then langchain-core's."""
+    results = []
+    for way in WAYS:
+        model = ChatCloudflareMistral(**connection, max_retries=0, timeout=TIMEOUT)
+        try:
+            with streaming_by(way):
+                results.append(await run(model))
+        finally:
+            await model.aclose()
+    return results
 
 
 class GetWeather(BaseModel):
@@ -292,15 +308,14 @@ async def test_astream_events_are_langchain_cores(
     version: str, emulator: Emulator, connection: dict[str, Any]
 ) -> None:
     text_reply(emulator)
-    seen = []
-    for way in WAYS:
-        model = ChatCloudflareMistral(**connection, max_retries=0)
-        with streaming_by(way):
-            events = [masked(e) async for e in model.astream_events("Hi", version=version)]  # type: ignore[call-overload]
-        await model.aclose()
-        seen.append(events)
-    assert seen[0] == seen[1]
-    assert any("on_chat_model_stream" in event for event in seen[0])
+
+    async def events(model: ChatCloudflareMistral) -> list[str]:
+        stream = model.astream_events("Hi", version=version)  # type: ignore[call-overload]
+        return [masked(event) async for event in stream]
+
+    ours, theirs = await each_way(connection, events)
+    assert ours == theirs
+    assert any("on_chat_model_stream" in event for event in ours)
 
 
 @pytest.mark.parametrize("mode", ["stream", "astream"])
@@ -308,29 +323,26 @@ async def test_a_tracer_records_the_runs_langchain_core_would(
     mode: str, emulator: Emulator, connection: dict[str, Any]
 ) -> None:
     text_reply(emulator)
-    traced = []
-    for way in WAYS:
+
+    async def traced(model: ChatCloudflareMistral) -> str:
         collector = RunCollectorCallbackHandler()
-        model = ChatCloudflareMistral(**connection, max_retries=0)
-        with streaming_by(way):
-            await consume(model, mode, "Hi", None, config={"callbacks": [collector]})
-        await model.aclose()
+        await consume(model, mode, "Hi", None, config={"callbacks": [collector]})
         (run,) = collector.traced_runs
-        traced.append(
-            masked(
-                (
-                    run.name,
-                    run.run_type,
-                    run.inputs,
-                    run.outputs,
-                    run.error,
-                    run.tags,
-                    run.extra,
-                    [(e["name"], e.get("kwargs")) for e in run.events],
-                )
+        return masked(
+            (
+                run.name,
+                run.run_type,
+                run.inputs,
+                run.outputs,
+                run.error,
+                run.tags,
+                run.extra,
+                [(event["name"], event.get("kwargs")) for event in run.events],
             )
         )
-    assert traced[0] == traced[1]
+
+    ours, theirs = await each_way(connection, traced)
+    assert ours == theirs
 
 
 def test_a_long_stream_holds_its_text_not_its_chunks(

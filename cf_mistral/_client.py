@@ -60,21 +60,24 @@ _LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepal
 _LoopPools = weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]
 
 
-class _NoCookies(httpx.Cookies):
-    """A cookie jar that keeps nothing.
+class _ApiCallsSkipTheJar(httpx.Cookies):
+    """A cookie jar that does not read the replies to API calls.
 
-    Workers AI and AI Gateway authenticate every request by its token; a cookie the edge sets
-    (``__cf_bm``, say) means nothing to an API client. httpx still runs every response through
-    ``http.cookiejar``, rebuilding request and response as ``urllib`` objects: 15-30 µs a call,
-    as much as building the request.
+    API calls are POSTs built without the jar (Workers AI and AI Gateway authenticate by
+    token), so a cookie their replies set was never sent back; httpx still ran each reply
+    through ``http.cookiejar``, rebuilding request and response as ``urllib`` objects: 15-30 µs
+    a call, as much as building the request. Image downloads are GETs through ``client.get``,
+    which sends the jar's cookies, redirects included (a CDN may set one and redirect), so
+    their replies are read as before.
     """
 
     def extract_cookies(self, response: httpx.Response) -> None:
-        return None
+        if response.request.method != "POST":
+            super().extract_cookies(response)
 
 
 def _pooled(client: _HTTPClient) -> _HTTPClient:
-    """An httpx client we built: the linear pool pass (_pool), and no cookie jar.
+    """An httpx client we built: the linear pool pass (_pool); API replies skip the cookie jar.
 
     The client is built as httpx builds it (environment proxies, TLS settings and all): a
     ``transport=`` argument would make httpx ignore ``HTTP(S)_PROXY`` / ``NO_PROXY``. Proxy
@@ -83,7 +86,7 @@ def _pooled(client: _HTTPClient) -> _HTTPClient:
     from cf_mistral._pool import install  # imports httpcore, as httpx's transport does
 
     install(getattr(client, "_transport", None))
-    client._cookies = _NoCookies()  # httpx's setter would copy it into a plain jar
+    client._cookies = _ApiCallsSkipTheJar()  # httpx's setter would copy it into a plain jar
     return client
 
 

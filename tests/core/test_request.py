@@ -287,12 +287,22 @@ def test_to_data_url_encodes_images_and_refuses_other_media() -> None:
 class _ImageHandler(http.server.BaseHTTPRequestHandler):
     routes: dict[str, tuple[int, str, bytes]] = {
         "/cat.png": (200, "image/png", PNG),
+        "/behind-gate.png": (200, "image/png", PNG),
         "/doc.txt": (200, "text/plain", b"hello"),
         "/gone.png": (404, "text/plain", b"not found"),
     }
 
     def do_GET(self) -> None:
+        if self.path == "/gated.png":  # a CDN gate: a cookie, then a redirect that needs it
+            self.send_response(302)
+            self.send_header("Set-Cookie", "gate=open; Path=/")
+            self.send_header("Location", "/behind-gate.png")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         status, content_type, body = self.routes.get(self.path, (404, "text/plain", b""))
+        if self.path == "/behind-gate.png" and self.headers.get("Cookie") != "gate=open":
+            status, content_type, body = 403, "text/plain", b"no cookie"
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -307,6 +317,17 @@ class _ImageHandler(http.server.BaseHTTPRequestHandler):
 def image_server() -> Iterator[str]:
     with serving(_ImageHandler) as url:
         yield url
+
+
+async def test_image_downloads_keep_the_cookies_a_redirect_sets(
+    emulator: Emulator, drive: DriverFactory, image_server: str
+) -> None:
+    # Our clients skip the cookie jar for API calls only: a download follows redirects with it.
+    client = drive(inline_remote_images=True)
+    url = f"{image_server}/gated.png"
+    await client.chat(ChatRequest(messages=[UserMessage([TextPart("see"), ImagePart(url)])]))
+    part = body_of(emulator)["messages"][0]["content"][1]
+    assert part == {"type": "image_url", "image_url": {"url": PNG_DATA_URL}}
 
 
 @pytest.mark.parametrize("where", ["client", "request"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from langchain_core.callbacks import (
@@ -545,8 +545,17 @@ class ChatCloudflareMistral(BaseChatModel):
     ) -> AsyncIterator[AIMessageChunk]:
         """langchain-core's ``astream``, holding the reply as text instead of every chunk."""
         if not streams_lean(self, kwargs, async_api=True):
-            async for chunk in super().astream(input, config, stop=stop, **kwargs):
-                yield chunk
+            inner = cast(
+                "AsyncGenerator[AIMessageChunk, None]",
+                super().astream(input, config, stop=stop, **kwargs),
+            )
+            try:
+                async for chunk in inner:
+                    yield chunk
+            finally:
+                # A caller that stops early closes this generator: close langchain-core's now
+                # too (its error callback, the HTTP stream), not when it is collected.
+                await inner.aclose()
             return
         start = start_stream(self, input, config, stop, kwargs)
         manager = AsyncCallbackManager.configure(**start.configure)

@@ -70,6 +70,8 @@ _TEXT_ONLY = tuple(
 
 
 def _is_text_only(chunk: ChatGenerationChunk) -> bool:
+    if type(chunk) is not ChatGenerationChunk:
+        return False
     message = chunk.message
     if type(message) is not AIMessageChunk or type(message.content) is not str:
         return False
@@ -89,15 +91,18 @@ class RunningMerge:
     """What ``merge_chat_generation_chunks`` makes of every chunk added, held in O(reply).
 
     Consecutive chunks that carry only text under one id merge into one chunk of their joined
-    text; every other chunk (tool-call pieces, usage, metadata) is kept as it is. Adding chunks
-    is associative for such runs (their contents concatenate; every other field is empty), so
-    the merge of the kept chunks equals the merge of all of them.
+    text; every other chunk (tool-call pieces, usage, metadata) is kept as it is, and so is a
+    text chunk with no text-only neighbour. Adding chunks is associative for such runs (their
+    contents concatenate; every other field is empty), so the merge of the kept chunks equals
+    the merge of all of them. One difference remains, by design: the text is read when a chunk
+    is added, so a caller that rewrites a chunk's content after receiving it changes
+    langchain-core's merge but not this one.
     """
 
     def __init__(self) -> None:
         self._kept: list[ChatGenerationChunk] = []
-        self._run_open = False
-        self._run_id: str | None = None
+        self._first: ChatGenerationChunk | None = None  # the current run's first chunk
+        self._run_length = 0
         self._pieces: list[str] = []
         self._blocks: list[str] = []
 
@@ -106,10 +111,11 @@ class RunningMerge:
             self._close_run()
             self._kept.append(chunk)
             return
-        message_id = chunk.message.id
-        if self._run_open and message_id != self._run_id:
+        if self._first is not None and chunk.message.id != self._first.message.id:
             self._close_run()
-        self._run_open, self._run_id = True, message_id
+        if self._first is None:
+            self._first = chunk
+        self._run_length += 1
         pieces = self._pieces
         pieces.append(chunk.message.content)  # type: ignore[arg-type]  # str, checked above
         if len(pieces) >= _PIECES_PER_BLOCK:
@@ -122,13 +128,17 @@ class RunningMerge:
         return merge_chat_generation_chunks(self._kept)
 
     def _close_run(self) -> None:
-        if not self._run_open:
+        first = self._first
+        if first is None:
             return
-        self._blocks.extend(self._pieces)
-        text = "".join(self._blocks)
-        self._blocks, self._pieces = [], []
-        self._kept.append(_text_generation(text, self._run_id))
-        self._run_open = False
+        if self._run_length == 1:
+            # Kept whole: langchain-core hands back a lone chunk itself, not a merge of it.
+            self._kept.append(first)
+        else:
+            self._blocks.extend(self._pieces)
+            # A merge keeps the first truthy id of its chunks: none, for a run of empty ids.
+            self._kept.append(_text_generation("".join(self._blocks), first.message.id or None))
+        self._first, self._run_length, self._blocks, self._pieces = None, 0, [], []
 
 
 def streams_lean(model: BaseChatModel, kwargs: dict[str, Any], *, async_api: bool) -> bool:

@@ -10,6 +10,7 @@ built from them are the only values that differ, and are masked.
 from __future__ import annotations
 
 import contextlib
+import copy
 import gc
 import re
 import tracemalloc
@@ -102,6 +103,22 @@ class Recorder(BaseCallbackHandler):
         self.events.append(("error", (type(error), str(error), kwargs)))
 
 
+class RecordingLimiter(InMemoryRateLimiter):
+    """A rate limiter that adds its waits to the running ``Recorder``'s events."""
+
+    def __init__(self) -> None:
+        super().__init__(requests_per_second=1000)
+        self.events: list[tuple[str, Any]] = []
+
+    def acquire(self, *, blocking: bool = True) -> bool:
+        self.events.append(("rate limiter", blocking))
+        return super().acquire(blocking=blocking)
+
+    async def aacquire(self, *, blocking: bool = True) -> bool:
+        self.events.append(("rate limiter", blocking))
+        return await super().aacquire(blocking=blocking)
+
+
 def masked(value: Any) -> str:
     """``value``'s repr, its run ids (and message ids built from them) and tool-call ids masked.
 
@@ -176,6 +193,8 @@ async def both_ways(
             metadata={"model-meta": 2},
             **(options or {}),
         )
+        if isinstance(model.rate_limiter, RecordingLimiter):
+            model.rate_limiter.events = recorder.events  # its waits, in order with callbacks
         runnable = bind(model) if bind is not None else model
         try:
             with streaming_by(way):
@@ -199,12 +218,8 @@ async def both_ways(
         pytest.param(truncated_reply, None, {}, id="interrupted"),
         pytest.param(text_reply, None, {"disable_streaming": True}, id="streaming-disabled"),
         pytest.param(text_reply, None, {"output_version": "v1"}, id="content-blocks"),
-        pytest.param(
-            text_reply,
-            None,
-            {"rate_limiter": InMemoryRateLimiter(requests_per_second=1000)},
-            id="rate-limited",
-        ),
+        pytest.param(text_reply, 3, {"output_version": "v1"}, id="content-blocks-stopped-early"),
+        pytest.param(text_reply, None, {"rate_limiter": RecordingLimiter()}, id="rate-limited"),
     ],
 )
 async def test_stream_shows_callers_and_callbacks_what_langchain_core_shows(
@@ -236,6 +251,8 @@ async def test_stream_shows_callers_and_callbacks_what_langchain_core_shows(
     chunks, error, events = ours
     assert chunks
     assert events[0].startswith("('start'")
+    if "rate_limiter" in options:
+        assert events[1] == "('rate limiter', True)"
     if scenario is truncated_reply:
         assert error is not None
         assert "StreamInterruptedError" in error
@@ -389,7 +406,7 @@ def test_a_long_stream_holds_its_text_not_its_chunks(
 
 # -- RunningMerge equals langchain-core's merge, chunk for chunk ----------------------------
 
-_IDS = st.sampled_from([None, "lc_run--1", "lc_run--2", "lc_abc", "provider-id"])
+_IDS = st.sampled_from([None, "", "lc_run--1", "lc_run--2", "lc_abc", "provider-id"])
 _TEXT = st.text(max_size=6)
 
 
@@ -439,10 +456,12 @@ _CHUNKS = st.one_of(
 @settings(max_examples=300, deadline=None)
 @given(st.lists(_CHUNKS, max_size=12))
 def test_running_merge_equals_langchain_cores_merge(chunks: list[ChatGenerationChunk]) -> None:
+    # Each merge gets its own copies: before 1.8, langchain-core's merge extends the first
+    # chunk's content list in place.
     merge = RunningMerge()
-    for chunk in chunks:
+    for chunk in copy.deepcopy(chunks):
         merge.add(chunk)
-    expected = merge_chat_generation_chunks(chunks)
+    expected = merge_chat_generation_chunks(copy.deepcopy(chunks))
     merged = merge.result()
     if expected is None:
         assert merged is None
@@ -482,3 +501,21 @@ async def test_a_langchain_core_without_the_helpers_streams_its_own_way(
     ours, theirs = await both_ways(emulator, connection, "astream")
     assert ours == theirs
     assert ours[2][-1].startswith("('end'")
+
+
+@pytest.mark.parametrize("mode", ["stream", "astream"])
+async def test_streamed_messages_carry_their_runs_id(
+    mode: str, emulator: Emulator, connection: dict[str, Any]
+) -> None:
+    text_reply(emulator)
+    recorder = Recorder()
+    model = ChatCloudflareMistral(**connection, callbacks=[recorder], timeout=TIMEOUT)
+    if mode == "stream":
+        chunks = list(model.stream("Hi"))
+    else:
+        chunks = [chunk async for chunk in model.astream("Hi")]
+    await model.aclose()
+    run_id = recorder.events[0][1][2]["run_id"]
+    assert {chunk.id for chunk in chunks} == {f"lc_run--{run_id}"}
+    (generation,) = recorder.events[-1][1][0].generations[0]
+    assert generation.message.id == f"lc_run--{run_id}"

@@ -362,43 +362,48 @@ async def test_a_tracer_records_the_runs_langchain_core_would(
     assert ours == theirs
 
 
-def test_a_long_stream_holds_its_text_not_its_chunks(
-    emulator: Emulator, connection: dict[str, Any], core_client: cf.WorkersAIClient
+@pytest.mark.parametrize("mode", ["stream", "astream"])
+async def test_a_long_stream_holds_its_text_not_its_chunks(
+    mode: str, emulator: Emulator, connection: dict[str, Any], core_client: cf.WorkersAIClient
 ) -> None:
     # Measured against the core client streaming the same reply in the same process: the
     # emulator serving it is in this process too, and costs the same each time.
     pieces = [f" w{i}" for i in range(20_000)]
     reply_bytes = len("".join(pieces).encode())
-    model = ChatCloudflareMistral(**connection, max_retries=0)
+    model = ChatCloudflareMistral(**connection, max_retries=0, timeout=TIMEOUT)
 
-    def core() -> Iterator[str]:
-        request = cf.ChatRequest(messages=[cf.UserMessage("Hi")])
-        for event in core_client.stream(request):
-            if type(event) is cf.TextDelta:
-                yield event.text
+    async def texts(name: str) -> AsyncIterator[str]:
+        if name in ("warm-up", "core"):
+            for event in core_client.stream(cf.ChatRequest(messages=[cf.UserMessage("Hi")])):
+                if type(event) is cf.TextDelta:
+                    yield event.text
+            return
+        with streaming_by(name):
+            if mode == "stream":
+                for chunk in model.stream("Hi"):
+                    yield str(chunk.content)
+            else:
+                async for chunk in model.astream("Hi"):
+                    yield str(chunk.content)
 
-    def stream_by(way: str) -> Iterator[str]:
-        with streaming_by(way):
-            for chunk in model.stream("Hi"):
-                yield str(chunk.content)
-
+    emulator.script(text="warm up")  # our clients and pools are made before measuring
+    async for _ in texts("ours"):
+        pass
     held = {}
-    for name, texts in [("warm-up", core), ("core", core)] + [
-        (way, lambda way=way: stream_by(way)) for way in WAYS
-    ]:
+    for name in ("warm-up", "core", *WAYS):
         emulator.script(chunks=pieces)
         gc.collect()
         tracemalloc.start()
         try:
             text = ""
-            for piece in texts():
+            async for piece in texts(name):
                 text += piece  # grown in place: the caller holds 1x
             _, peak = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()
         assert text == "".join(pieces)
         held[name] = peak / reply_bytes
-    model.close()
+    await model.aclose()
     over_core = {way: held[way] - held["core"] for way in WAYS}
     assert over_core["ours"] < 3, held
     assert over_core["langchain-core's"] > 50, held

@@ -10,11 +10,12 @@ RUN := $(UV) run --locked --no-sync
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(PYTHON)
 
-.PHONY: help env demo test lint typecheck unit docs bench soak emulator clean
+.PHONY: help env demo test lint typecheck unit oldest docs bench soak emulator clean
 
 help:
 	@echo "make demo      run the main job (real API with credentials, else the bundled emulator)"
 	@echo "make test      create the environment, then ruff, mypy --strict, every test, docs build"
+	@echo "               (the LangChain tests also on the oldest langchain-core we accept)"
 	@echo "make bench     benchmarks against raw httpx and the peers (prints one table)"
 	@echo "make soak      the long soak under faults (figures printed)"
 	@echo "make docs      build the documentation site (mkdocs --strict)"
@@ -43,10 +44,16 @@ typecheck: env
 unit: env
 	$(RUN) pytest -q -n 2 --cov --cov-report=term --cov-fail-under=90
 
+# The LangChain adapter's stream follows langchain-core's own through its private helpers: run
+# its tests on the oldest langchain-core pyproject.toml accepts too, not only on the locked one.
+OLDEST_LANGCHAIN_CORE := 1.6.0
+oldest: env
+	$(RUN) --with langchain-core==$(OLDEST_LANGCHAIN_CORE) python -m pytest -q -n 2 -p no:cacheprovider tests/langchain
+
 docs: env
 	NO_MKDOCS_2_WARNING=1 $(RUN) mkdocs build --strict --quiet
 
-test: lint typecheck unit docs
+test: lint typecheck unit oldest docs
 
 emulator: env
 	$(RUN) cf-mistral emulator --port 8787

@@ -7,9 +7,11 @@ every chat model. ``ChatCloudflareMistral.stream`` takes the same steps, through
 langchain-core helpers (callbacks, message ids, response metadata, the closing
 ``chunk_position="last"`` chunk, the error report), with that list replaced by
 :class:`RunningMerge`, which keeps runs of text as text. The chunks callers and callbacks are
-handed are the same objects; ``on_llm_end`` and ``on_llm_error`` get an equal merge.
-``tests/langchain/test_streaming.py`` runs this and langchain-core's method side by side and
-fails on any difference, so a langchain-core release that changes its method shows up there.
+handed are the same objects; ``on_llm_end`` and ``on_llm_error`` get an equal merge (one
+deliberate exception: see :class:`RunningMerge`). ``tests/langchain/test_streaming.py`` runs
+this and langchain-core's method side by side and fails on any difference; ``make test`` runs
+it on the locked langchain-core and on the oldest one ``pyproject.toml`` accepts, so a release
+that changes its method shows up there.
 
 langchain-core's method runs instead when this one would differ from it or could not keep up:
 content blocks (``output_version="v1"``), a model told not to stream (``disable_streaming``;

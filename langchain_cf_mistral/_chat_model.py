@@ -59,11 +59,13 @@ from langchain_cf_mistral._messages import (
 )
 from langchain_cf_mistral._streaming import (
     RunningMerge,
+    StreamedInvoke,
     closing_chunk,
     error_result,
     prepare_chunk,
     run_message_id,
     start_stream,
+    streams_invokes_lean,
     streams_lean,
 )
 
@@ -586,6 +588,32 @@ class ChatCloudflareMistral(BaseChatModel):
 
     # -- BaseChatModel hooks -------------------------------------------------------------------
 
+    def _should_stream(
+        self,
+        *,
+        async_api: bool,
+        run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> bool:
+        # Asked with a run manager, this is langchain-core's invoke choosing whether to stream
+        # through its own list of every chunk: _generate and _agenerate stream those calls
+        # themselves, holding text instead (_streaming). stream() asks without one.
+        if run_manager is not None and streams_invokes_lean(self):
+            return False
+        return super()._should_stream(async_api=async_api, run_manager=run_manager, **kwargs)
+
+    def _streams_invoke(
+        self,
+        run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun,
+        kwargs: dict[str, Any],
+        *,
+        async_api: bool,
+    ) -> bool:
+        """Whether langchain-core would have streamed this invoke (see ``_should_stream``)."""
+        return streams_invokes_lean(self) and super()._should_stream(
+            async_api=async_api, run_manager=run_manager, **kwargs
+        )
+
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -593,6 +621,8 @@ class ChatCloudflareMistral(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        if run_manager is not None and self._streams_invoke(run_manager, kwargs, async_api=False):
+            return self._generate_streamed(messages, stop, run_manager, kwargs)
         with adapted_errors():
             plan = self._plan(messages, stop, kwargs)
             client = self._sync_client
@@ -609,6 +639,8 @@ class ChatCloudflareMistral(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        if run_manager is not None and self._streams_invoke(run_manager, kwargs, async_api=True):
+            return await self._agenerate_streamed(messages, stop, run_manager, kwargs)
         with adapted_errors():
             plan = self._plan(messages, stop, kwargs)
             client = self._async_client
@@ -617,6 +649,38 @@ class ChatCloudflareMistral(BaseChatModel):
                 second = await client.chat(plan.then, model=plan.model)
                 result = _replace(second, usage=add_usage(result.usage, second.usage))
         return _chat_result(result, plan)
+
+    def _generate_streamed(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None,
+        run_manager: CallbackManagerForLLMRun,
+        kwargs: dict[str, Any],
+    ) -> ChatResult:
+        """langchain-core's streamed invoke (``_generate_with_cache``), merging as it goes."""
+        invoke = StreamedInvoke(run_manager.run_id)
+        for chunk in self._stream(messages, stop=stop, **kwargs):
+            run_manager.on_llm_new_token(chunk.message.content, chunk=invoke.prepare(chunk))
+            invoke.add(chunk)
+        if (closing := invoke.closing()) is not None:
+            run_manager.on_llm_new_token("", chunk=closing)
+        return invoke.result()
+
+    async def _agenerate_streamed(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None,
+        run_manager: AsyncCallbackManagerForLLMRun,
+        kwargs: dict[str, Any],
+    ) -> ChatResult:
+        """langchain-core's streamed ``ainvoke`` (``_agenerate_with_cache``), merging as it goes."""
+        invoke = StreamedInvoke(run_manager.run_id)
+        async for chunk in self._astream(messages, stop=stop, **kwargs):
+            await run_manager.on_llm_new_token(chunk.message.content, chunk=invoke.prepare(chunk))
+            invoke.add(chunk)
+        if (closing := invoke.closing()) is not None:
+            await run_manager.on_llm_new_token("", chunk=closing)
+        return invoke.result()
 
     def _stream(
         self,

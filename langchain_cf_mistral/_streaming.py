@@ -13,9 +13,16 @@ this and langchain-core's method side by side and fails on any difference; ``mak
 it on the locked langchain-core and on the oldest one ``pyproject.toml`` accepts, so a release
 that changes its method shows up there.
 
-langchain-core's method runs instead when this one would differ from it or could not keep up:
+An ``invoke`` that langchain-core streams (a streaming callback is attached, as LangGraph's
+``stream_mode="messages"`` and ``astream_events`` over a chain attach one, or
+``streaming=True``) keeps the same list in ``_generate_with_cache``. The model's
+``_should_stream`` hands those calls to its ``_generate`` / ``_agenerate``, which take that
+method's steps with :class:`StreamedInvoke` and hand ``generate_from_stream`` the chunks a
+:class:`RunningMerge` kept.
+
+langchain-core's methods run instead when these would differ from them or could not keep up:
 content blocks (``output_version="v1"``), a model told not to stream (``disable_streaming``;
-it falls back to ``invoke``), and a langchain-core whose helpers have moved.
+``stream`` falls back to ``invoke``), and a langchain-core whose helpers have moved.
 """
 
 from __future__ import annotations
@@ -23,8 +30,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from langchain_core.language_models.chat_models import generate_from_stream
 from langchain_core.messages import AIMessageChunk
-from langchain_core.outputs import ChatGenerationChunk, LLMResult
+from langchain_core.outputs import ChatGenerationChunk, ChatResult, LLMResult
 from langchain_core.outputs.chat_generation import merge_chat_generation_chunks
 from langchain_core.runnables import RunnableConfig, ensure_config
 from langchain_core.utils.utils import LC_ID_PREFIX
@@ -52,11 +60,13 @@ else:
 __all__ = [
     "RunningMerge",
     "StreamStart",
+    "StreamedInvoke",
     "closing_chunk",
     "error_result",
     "prepare_chunk",
     "run_message_id",
     "start_stream",
+    "streams_invokes_lean",
     "streams_lean",
 ]
 
@@ -124,10 +134,14 @@ class RunningMerge:
             self._blocks.append("".join(pieces))
             pieces.clear()
 
+    def chunks(self) -> list[ChatGenerationChunk]:
+        """The chunks kept so far, whose merge is the merge of every chunk added."""
+        self._close_run()
+        return self._kept
+
     def result(self) -> ChatGenerationChunk | None:
         """The merge so far (``None`` before the first chunk)."""
-        self._close_run()
-        return merge_chat_generation_chunks(self._kept)
+        return merge_chat_generation_chunks(self.chunks())
 
     def _close_run(self) -> None:
         first = self._first
@@ -150,6 +164,45 @@ def streams_lean(model: BaseChatModel, kwargs: dict[str, Any], *, async_api: boo
         and model.output_version != "v1"
         and model._should_stream(async_api=async_api, **{**kwargs, "stream": True})
     )
+
+
+def streams_invokes_lean(model: BaseChatModel) -> bool:
+    """Whether ``_generate`` streams the invokes langchain-core would stream through its list.
+
+    langchain-core streams an ``invoke`` when a streaming callback is attached (LangGraph's
+    ``stream_mode="messages"``, ``astream_events`` over a chain) or ``streaming=True``, keeping
+    every chunk in a list as ``stream`` does, for ``generate_from_stream`` to merge; ours hands
+    that function the chunks a :class:`RunningMerge` kept.
+    """
+    return HELPERS_FOUND and model.output_version != "v1"
+
+
+class StreamedInvoke:
+    """langchain-core's streamed invoke less its I/O: each chunk's steps, and the result."""
+
+    def __init__(self, run_id: Any) -> None:
+        self._message_id = run_message_id(run_id)
+        self._merge = RunningMerge()
+        self._last: ChatGenerationChunk | None = None
+
+    def prepare(self, chunk: ChatGenerationChunk) -> ChatGenerationChunk:
+        """The chunk, ready for ``on_llm_new_token``; hand it to :meth:`add` after that."""
+        prepare_chunk(chunk, self._message_id)
+        self._last = chunk
+        return chunk
+
+    def add(self, chunk: ChatGenerationChunk) -> None:
+        self._merge.add(chunk)
+
+    def closing(self) -> ChatGenerationChunk | None:
+        """The closing chunk, added already, when the last one was not one."""
+        closing = closing_chunk(self._last, self._message_id)
+        if closing is not None:
+            self._merge.add(closing)
+        return closing
+
+    def result(self) -> ChatResult:
+        return generate_from_stream(iter(self._merge.chunks()))
 
 
 @dataclass

@@ -41,19 +41,25 @@ CALL_ID = re.compile(r"'[A-Za-z0-9]{9}'")
 UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
+# The methods through which ChatCloudflareMistral streams its own way: stream / astream, and
+# _should_stream, which hands langchain-core's streamed invokes to _generate / _agenerate.
+STREAMING_METHODS = ("stream", "astream", "_should_stream")
+
+
 @contextlib.contextmanager
 def streaming_by(way: str) -> Iterator[None]:
     """``ChatCloudflareMistral`` streaming its own way (``ours``) or langchain-core's."""
     if way == "ours":
         yield
         return
-    ours = ChatCloudflareMistral.stream, ChatCloudflareMistral.astream
-    ChatCloudflareMistral.stream = BaseChatModel.stream  # type: ignore[method-assign]
-    ChatCloudflareMistral.astream = BaseChatModel.astream  # type: ignore[method-assign]
+    ours = {name: vars(ChatCloudflareMistral)[name] for name in STREAMING_METHODS}
+    for name in STREAMING_METHODS:
+        setattr(ChatCloudflareMistral, name, getattr(BaseChatModel, name))
     try:
         yield
     finally:
-        ChatCloudflareMistral.stream, ChatCloudflareMistral.astream = ours  # type: ignore[method-assign]
+        for name, method in ours.items():
+            setattr(ChatCloudflareMistral, name, method)
 
 
 WAYS = ("ours", "langchain-core's")
@@ -362,51 +368,66 @@ async def test_a_tracer_records_the_runs_langchain_core_would(
     assert ours == theirs
 
 
+LONG_REPLY = [f" w{i}" for i in range(20_000)]
+
+
+async def held_over_core(
+    emulator: Emulator,
+    core_client: cf.WorkersAIClient,
+    reply: Callable[[str], Awaitable[str]],
+) -> dict[str, float]:
+    """Peak traced memory of ``reply(way)`` for ``LONG_REPLY``, over the core client's, x its size.
+
+    The core client streaming the same reply in this process is the baseline: the emulator
+    serving it runs in this process too, and costs the same each time.
+    """
+
+    async def core() -> str:
+        text = ""
+        for event in core_client.stream(cf.ChatRequest(messages=[cf.UserMessage("Hi")])):
+            if type(event) is cf.TextDelta:
+                text += event.text  # grown in place: the caller holds 1x
+        return text
+
+    emulator.script(text="warm up", repeat=2)  # clients and pools made before measuring
+    await core()
+    await reply("ours")
+    held = {}
+    for name in ("core", *WAYS):
+        emulator.script(chunks=LONG_REPLY)
+        gc.collect()
+        tracemalloc.start()
+        try:
+            text = await (core() if name == "core" else reply(name))
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert text == "".join(LONG_REPLY)
+        held[name] = peak / len(text.encode())
+    return {way: held[way] - held["core"] for way in WAYS}
+
+
 @pytest.mark.parametrize("mode", ["stream", "astream"])
 async def test_a_long_stream_holds_its_text_not_its_chunks(
     mode: str, emulator: Emulator, connection: dict[str, Any], core_client: cf.WorkersAIClient
 ) -> None:
-    # Measured against the core client streaming the same reply in the same process: the
-    # emulator serving it is in this process too, and costs the same each time.
-    pieces = [f" w{i}" for i in range(20_000)]
-    reply_bytes = len("".join(pieces).encode())
     model = ChatCloudflareMistral(**connection, max_retries=0, timeout=TIMEOUT)
 
-    async def texts(name: str) -> AsyncIterator[str]:
-        if name in ("warm-up", "core"):
-            for event in core_client.stream(cf.ChatRequest(messages=[cf.UserMessage("Hi")])):
-                if type(event) is cf.TextDelta:
-                    yield event.text
-            return
-        with streaming_by(name):
+    async def reply(way: str) -> str:
+        text = ""
+        with streaming_by(way):
             if mode == "stream":
                 for chunk in model.stream("Hi"):
-                    yield str(chunk.content)
+                    text += str(chunk.content)
             else:
                 async for chunk in model.astream("Hi"):
-                    yield str(chunk.content)
+                    text += str(chunk.content)
+        return text
 
-    emulator.script(text="warm up")  # our clients and pools are made before measuring
-    async for _ in texts("ours"):
-        pass
-    held = {}
-    for name in ("warm-up", "core", *WAYS):
-        emulator.script(chunks=pieces)
-        gc.collect()
-        tracemalloc.start()
-        try:
-            text = ""
-            async for piece in texts(name):
-                text += piece  # grown in place: the caller holds 1x
-            _, peak = tracemalloc.get_traced_memory()
-        finally:
-            tracemalloc.stop()
-        assert text == "".join(pieces)
-        held[name] = peak / reply_bytes
+    over_core = await held_over_core(emulator, core_client, reply)
     await model.aclose()
-    over_core = {way: held[way] - held["core"] for way in WAYS}
-    assert over_core["ours"] < 3, held
-    assert over_core["langchain-core's"] > 50, held
+    assert over_core["ours"] < 3, over_core
+    assert over_core["langchain-core's"] > 50, over_core
 
 
 # -- RunningMerge equals langchain-core's merge, chunk for chunk ----------------------------
@@ -524,3 +545,182 @@ async def test_streamed_messages_carry_their_runs_id(
     assert {chunk.id for chunk in chunks} == {f"lc_run--{run_id}"}
     (generation,) = recorder.events[-1][1][0].generations[0]
     assert generation.message.id == f"lc_run--{run_id}"
+
+
+# -- invokes that langchain-core streams: a streaming callback, or streaming=True ------------
+
+
+class StreamingRecorder(Recorder):
+    """A ``Recorder`` that asks for streamed invokes, as LangGraph's messages handler does."""
+
+    def tap_output_iter(self, run_id: Any, output: Iterator[Any]) -> Iterator[Any]:
+        return output
+
+    def tap_output_aiter(self, run_id: Any, output: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        return output
+
+
+async def invoke_both_ways(
+    connection: dict[str, Any],
+    mode: str,
+    *,
+    options: dict[str, Any] | None = None,
+    bind: Callable[[ChatCloudflareMistral], Any] | None = None,
+    recorder_type: type[Recorder] = StreamingRecorder,
+) -> list[tuple[str, list[str]]]:
+    """One invoke, ours and langchain-core's: the reply (or error) and every callback."""
+    seen = []
+    for way in WAYS:
+        recorder = recorder_type()
+        model = ChatCloudflareMistral(
+            **connection, max_retries=0, timeout=TIMEOUT, **(options or {})
+        )
+        runnable = bind(model) if bind is not None else model
+        config: RunnableConfig = {"callbacks": [recorder], "tags": ["t"]}
+        try:
+            with streaming_by(way):
+                if mode == "invoke":
+                    reply = runnable.invoke("Where is Paris?", config=config)
+                else:
+                    reply = await runnable.ainvoke("Where is Paris?", config=config)
+            outcome = masked(reply)
+        except Exception as error:  # compared, not hidden: both sides must fail alike
+            outcome = f"{type(error).__name__}: {error}"
+        finally:
+            await model.aclose()
+        seen.append((outcome, [masked(event) for event in recorder.events]))
+    return seen
+
+
+@pytest.mark.parametrize("mode", ["invoke", "ainvoke"])
+@pytest.mark.parametrize(
+    ("scenario", "options", "recorder_type"),
+    [
+        pytest.param(text_reply, {}, StreamingRecorder, id="streaming-callback"),
+        pytest.param(text_reply, {"streaming": True}, Recorder, id="streaming-field"),
+        pytest.param(text_reply, {"stop": ["Seine"]}, StreamingRecorder, id="stop-sequence"),
+        pytest.param(tool_reply, {}, StreamingRecorder, id="tool-call"),
+        pytest.param(truncated_reply, {}, StreamingRecorder, id="interrupted"),
+        pytest.param(text_reply, {}, Recorder, id="not-streamed"),
+        pytest.param(text_reply, {"output_version": "v1"}, StreamingRecorder, id="content-blocks"),
+    ],
+)
+async def test_streamed_invokes_show_what_langchain_cores_show(
+    mode: str,
+    scenario: Scenario,
+    options: dict[str, Any],
+    recorder_type: type[Recorder],
+    emulator: Emulator,
+    connection: dict[str, Any],
+) -> None:
+    scenario(emulator)
+    bind = None
+    if scenario is tool_reply:
+
+        def bind(model: ChatCloudflareMistral) -> Any:
+            return model.bind_tools([GetWeather])
+
+    ours, theirs = await invoke_both_ways(
+        connection, mode, options=options, bind=bind, recorder_type=recorder_type
+    )
+    assert ours == theirs
+    outcome, events = ours
+    tokens = [event for event in events if event.startswith("('token'")]
+    if recorder_type is Recorder and "streaming" not in options:
+        assert tokens == []
+    else:
+        assert len(tokens) > 2
+    if scenario is truncated_reply:
+        assert outcome.startswith("CloudflareStreamInterruptedError")
+    else:
+        assert outcome.startswith("AIMessage(")
+
+
+async def test_structured_output_invokes_stream_as_langchain_core_streams_them(
+    emulator: Emulator, connection: dict[str, Any]
+) -> None:
+    emulator.script(json={"city": "Paris"}, repeat=2)
+    ours, theirs = await invoke_both_ways(
+        connection,
+        "ainvoke",
+        bind=lambda model: model.with_structured_output(GetWeather, method="json_schema"),
+    )
+    assert ours == theirs
+    assert ours[0] == masked(GetWeather(city="Paris"))
+
+
+@pytest.mark.parametrize("node", ["invoke", "ainvoke"])
+async def test_langgraph_messages_mode_streams_what_langchain_core_streams(
+    node: str, emulator: Emulator, connection: dict[str, Any]
+) -> None:
+    from langgraph.graph import END, START, MessagesState, StateGraph
+
+    text_reply(emulator)
+
+    async def streamed(model: ChatCloudflareMistral) -> list[str]:
+        async def call_model(state: MessagesState) -> dict[str, Any]:
+            if node == "invoke":
+                return {"messages": [model.invoke(state["messages"])]}
+            return {"messages": [await model.ainvoke(state["messages"])]}
+
+        graph = StateGraph(MessagesState)
+        graph.add_node("model", call_model)
+        graph.add_edge(START, "model")
+        graph.add_edge("model", END)
+        app = graph.compile()
+        question = {"messages": [("user", "Where is Paris?")]}
+        parts = app.astream(question, stream_mode="messages")  # type: ignore[call-overload]
+        return [masked(message) async for message, _ in parts]
+
+    ours, theirs = await each_way(connection, streamed)
+    assert ours == theirs
+    assert len(ours) > 2
+
+
+async def test_astream_events_over_a_chain_that_invokes_are_langchain_cores(
+    emulator: Emulator, connection: dict[str, Any]
+) -> None:
+    from langchain_core.runnables import RunnableLambda
+
+    text_reply(emulator)
+
+    async def events(model: ChatCloudflareMistral) -> list[str]:
+        async def ask(question: str) -> Any:
+            return await model.ainvoke(question)
+
+        chain = RunnableLambda(ask)
+        return [masked(event) async for event in chain.astream_events("Hi", version="v2")]
+
+    ours, theirs = await each_way(connection, events)
+    assert ours == theirs
+    assert sum("on_chat_model_stream" in event for event in ours) > 2
+
+
+class StreamingSink(BaseCallbackHandler):
+    """Asks for streamed invokes, as LangGraph's messages handler does, and keeps nothing."""
+
+    def tap_output_iter(self, run_id: Any, output: Iterator[Any]) -> Iterator[Any]:
+        return output
+
+    def tap_output_aiter(self, run_id: Any, output: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        return output
+
+
+@pytest.mark.parametrize("mode", ["invoke", "ainvoke"])
+async def test_a_long_streamed_invoke_holds_its_text_not_its_chunks(
+    mode: str, emulator: Emulator, connection: dict[str, Any], core_client: cf.WorkersAIClient
+) -> None:
+    model = ChatCloudflareMistral(**connection, max_retries=0, timeout=TIMEOUT)
+    config: RunnableConfig = {"callbacks": [StreamingSink()]}
+
+    async def reply(way: str) -> str:
+        with streaming_by(way):
+            if mode == "invoke":
+                return str(model.invoke("Hi", config=config).content)
+            return str((await model.ainvoke("Hi", config=config)).content)
+
+    over_core = await held_over_core(emulator, core_client, reply)
+    await model.aclose()
+    # The reply's message and its merge are a few x; langchain-core's list of chunks ~250x.
+    assert over_core["ours"] < 5, over_core
+    assert over_core["langchain-core's"] > 50, over_core

@@ -58,6 +58,7 @@ from langchain_cf_mistral._messages import (
     new_text_message as _new_text_message,
 )
 from langchain_cf_mistral._streaming import (
+    STREAMED_INVOKES,
     RunningMerge,
     StreamedInvoke,
     closing_chunk,
@@ -595,24 +596,21 @@ class ChatCloudflareMistral(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> bool:
-        # Asked with a run manager, this is langchain-core's invoke choosing whether to stream
-        # through its own list of every chunk: _generate and _agenerate stream those calls
-        # themselves, holding text instead (_streaming). stream() asks without one.
-        if run_manager is not None and streams_invokes_lean(self):
+        streams = super()._should_stream(async_api=async_api, run_manager=run_manager, **kwargs)
+        # Asked with a run manager, this is langchain-core's invoke choosing to stream through
+        # its own list of every chunk: answer no, and _generate / _agenerate stream the call,
+        # holding text instead (_streaming). stream() asks without one.
+        if streams and run_manager is not None and self._streams_invokes_itself(async_api):
+            STREAMED_INVOKES[run_manager] = True
             return False
-        return super()._should_stream(async_api=async_api, run_manager=run_manager, **kwargs)
+        return streams
 
-    def _streams_invoke(
-        self,
-        run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun,
-        kwargs: dict[str, Any],
-        *,
-        async_api: bool,
-    ) -> bool:
-        """Whether langchain-core would have streamed this invoke (see ``_should_stream``)."""
-        return streams_invokes_lean(self) and super()._should_stream(
-            async_api=async_api, run_manager=run_manager, **kwargs
-        )
+    def _streams_invokes_itself(self, async_api: bool) -> bool:
+        # Not when a subclass brings its own _generate: langchain-core's path is then the one
+        # that calls its _stream.
+        name = "_agenerate" if async_api else "_generate"
+        ours = getattr(type(self), name) is getattr(ChatCloudflareMistral, name)
+        return ours and streams_invokes_lean(self)
 
     def _generate(
         self,
@@ -621,7 +619,7 @@ class ChatCloudflareMistral(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        if run_manager is not None and self._streams_invoke(run_manager, kwargs, async_api=False):
+        if run_manager is not None and STREAMED_INVOKES.pop(run_manager, False):
             return self._generate_streamed(messages, stop, run_manager, kwargs)
         with adapted_errors():
             plan = self._plan(messages, stop, kwargs)
@@ -639,7 +637,7 @@ class ChatCloudflareMistral(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        if run_manager is not None and self._streams_invoke(run_manager, kwargs, async_api=True):
+        if run_manager is not None and STREAMED_INVOKES.pop(run_manager, False):
             return await self._agenerate_streamed(messages, stop, run_manager, kwargs)
         with adapted_errors():
             plan = self._plan(messages, stop, kwargs)
@@ -660,10 +658,12 @@ class ChatCloudflareMistral(BaseChatModel):
         """langchain-core's streamed invoke (``_generate_with_cache``), merging as it goes."""
         invoke = StreamedInvoke(run_manager.run_id)
         for chunk in self._stream(messages, stop=stop, **kwargs):
-            run_manager.on_llm_new_token(chunk.message.content, chunk=invoke.prepare(chunk))
+            invoke.prepare(chunk)
+            run_manager.on_llm_new_token(chunk.message.content, chunk=chunk)
             invoke.add(chunk)
         if (closing := invoke.closing()) is not None:
             run_manager.on_llm_new_token("", chunk=closing)
+            invoke.add(closing)
         return invoke.result()
 
     async def _agenerate_streamed(
@@ -676,10 +676,12 @@ class ChatCloudflareMistral(BaseChatModel):
         """langchain-core's streamed ``ainvoke`` (``_agenerate_with_cache``), merging as it goes."""
         invoke = StreamedInvoke(run_manager.run_id)
         async for chunk in self._astream(messages, stop=stop, **kwargs):
-            await run_manager.on_llm_new_token(chunk.message.content, chunk=invoke.prepare(chunk))
+            invoke.prepare(chunk)
+            await run_manager.on_llm_new_token(chunk.message.content, chunk=chunk)
             invoke.add(chunk)
         if (closing := invoke.closing()) is not None:
             await run_manager.on_llm_new_token("", chunk=closing)
+            invoke.add(closing)
         return invoke.result()
 
     def _stream(

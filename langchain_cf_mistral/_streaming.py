@@ -27,6 +27,7 @@ content blocks (``output_version="v1"``), a model told not to stream (``disable_
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +59,7 @@ else:
     HELPERS_FOUND = True
 
 __all__ = [
+    "STREAMED_INVOKES",
     "RunningMerge",
     "StreamStart",
     "StreamedInvoke",
@@ -107,8 +109,9 @@ class RunningMerge:
     text chunk with no text-only neighbour. Adding chunks is associative for such runs (their
     contents concatenate; every other field is empty), so the merge of the kept chunks equals
     the merge of all of them. One difference remains, by design: the text is read when a chunk
-    is added, so a caller that rewrites a chunk's content after receiving it changes
-    langchain-core's merge but not this one.
+    is added, so code that rewrites a chunk's content after receiving it (a caller of ``stream``;
+    a callback, LangGraph's messages stream or ``astream_events`` for an invoke) changes
+    langchain-core's merge but not this one. Nothing in langchain-core or LangGraph does.
     """
 
     def __init__(self) -> None:
@@ -166,6 +169,11 @@ def streams_lean(model: BaseChatModel, kwargs: dict[str, Any], *, async_api: boo
     )
 
 
+# The invokes langchain-core chose to stream and the model's _should_stream took over, by run
+# manager (one per call): _generate / _agenerate stream those. Weak, so nothing outlives a call.
+STREAMED_INVOKES: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+
+
 def streams_invokes_lean(model: BaseChatModel) -> bool:
     """Whether ``_generate`` streams the invokes langchain-core would stream through its list.
 
@@ -185,21 +193,17 @@ class StreamedInvoke:
         self._merge = RunningMerge()
         self._last: ChatGenerationChunk | None = None
 
-    def prepare(self, chunk: ChatGenerationChunk) -> ChatGenerationChunk:
-        """The chunk, ready for ``on_llm_new_token``; hand it to :meth:`add` after that."""
+    def prepare(self, chunk: ChatGenerationChunk) -> None:
+        """Ready ``chunk`` for ``on_llm_new_token``; hand it to :meth:`add` after that."""
         prepare_chunk(chunk, self._message_id)
         self._last = chunk
-        return chunk
 
     def add(self, chunk: ChatGenerationChunk) -> None:
         self._merge.add(chunk)
 
     def closing(self) -> ChatGenerationChunk | None:
-        """The closing chunk, added already, when the last one was not one."""
-        closing = closing_chunk(self._last, self._message_id)
-        if closing is not None:
-            self._merge.add(closing)
-        return closing
+        """The closing chunk when the last one was not one; hand it to :meth:`add` too."""
+        return closing_chunk(self._last, self._message_id)
 
     def result(self) -> ChatResult:
         return generate_from_stream(iter(self._merge.chunks()))

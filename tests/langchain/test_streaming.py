@@ -724,3 +724,50 @@ async def test_a_long_streamed_invoke_holds_its_text_not_its_chunks(
     # The reply's message and its merge are a few x; langchain-core's list of chunks ~250x.
     assert over_core["ours"] < 5, over_core
     assert over_core["langchain-core's"] > 50, over_core
+    assert over_core["langchain-core's"] > 50, over_core
+
+
+class OwnGenerate(OtherChunks):
+    """Brings its own ``_generate``: langchain-core's path must stream its invokes."""
+
+    def _generate(self, *args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a streamed invoke goes through _stream")
+
+    async def _agenerate(self, *args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a streamed invoke goes through _astream")
+
+
+class InvokesNotStreamed(OtherChunks):
+    """Declines, through ``_should_stream``, to stream invokes: they go to ``_generate``."""
+
+    def _should_stream(self, *, async_api: bool, run_manager: Any = None, **kwargs: Any) -> bool:
+        if run_manager is not None:
+            return False
+        return super()._should_stream(async_api=async_api, run_manager=run_manager, **kwargs)
+
+
+@pytest.mark.parametrize("mode", ["invoke", "ainvoke"])
+@pytest.mark.parametrize("model_type", [OwnGenerate, InvokesNotStreamed])
+async def test_subclasses_keep_their_say_over_streamed_invokes(
+    mode: str,
+    model_type: type[ChatCloudflareMistral],
+    emulator: Emulator,
+    connection: dict[str, Any],
+) -> None:
+    OtherChunks.PIECES = ["a", "b"]
+    emulator.script(text="not streamed", repeat=2)
+    seen = []
+    for way in WAYS:
+        recorder = StreamingRecorder()
+        model = model_type(**connection, timeout=TIMEOUT)
+        config: RunnableConfig = {"callbacks": [recorder]}
+        with streaming_by(way):
+            if mode == "invoke":
+                reply = model.invoke("Hi", config=config)
+            else:
+                reply = await model.ainvoke("Hi", config=config)
+        await model.aclose()
+        seen.append((masked(reply), [masked(event) for event in recorder.events]))
+    assert seen[0] == seen[1]
+    expected = "ab" if model_type is OwnGenerate else "not streamed"
+    assert f"content='{expected}'" in seen[0][0]

@@ -59,14 +59,8 @@ from langchain_cf_mistral._messages import (
 )
 from langchain_cf_mistral._streaming import (
     STREAMED_INVOKES,
-    RunningMerge,
-    StreamedInvoke,
-    closing_chunk,
-    error_result,
-    prepare_chunk,
-    run_message_id,
+    StreamRun,
     start_stream,
-    streams_invokes_lean,
     streams_lean,
 )
 
@@ -508,7 +502,7 @@ class ChatCloudflareMistral(BaseChatModel):
         See ``langchain_cf_mistral._streaming``: callers and callbacks see what langchain-core's
         method shows them, in memory proportional to the reply rather than ~200x it.
         """
-        if not streams_lean(self, kwargs, async_api=False):
+        if not self._streams_lean(kwargs, async_api=False):
             yield from super().stream(input, config, stop=stop, **kwargs)
             return
         start = start_stream(self, input, config, stop, kwargs)
@@ -516,22 +510,20 @@ class ChatCloudflareMistral(BaseChatModel):
         (run_manager,) = manager.on_chat_model_start(**start.on_start)
         if self.rate_limiter:
             self.rate_limiter.acquire(blocking=True)
-        merge = RunningMerge()
+        run = StreamRun(run_manager.run_id)
         try:
-            message_id = run_message_id(run_manager.run_id)
-            last = None
-            for last in self._stream(start.input_messages(), stop=stop, **kwargs):
-                prepare_chunk(last, message_id)
-                run_manager.on_llm_new_token(last.message.content, chunk=last)
-                merge.add(last)
-                yield cast("AIMessageChunk", last.message)
-            if (closing := closing_chunk(last, message_id)) is not None:
+            for chunk in self._stream(start.input_messages(), stop=stop, **kwargs):
+                run.prepare(chunk)
+                run_manager.on_llm_new_token(chunk.message.content, chunk=chunk)
+                run.add(chunk)
+                yield cast("AIMessageChunk", chunk.message)
+            if (closing := run.closing()) is not None:
                 run_manager.on_llm_new_token("", chunk=closing)
                 yield cast("AIMessageChunk", closing.message)
         except BaseException as error:
-            run_manager.on_llm_error(error, response=error_result(error, merge))
+            run_manager.on_llm_error(error, response=run.error_response(error))
             raise
-        generation = merge.result()
+        generation = run.generation()
         if generation is None:
             empty = ValueError("No generation chunks were returned")
             run_manager.on_llm_error(empty, response=LLMResult(generations=[]))
@@ -547,14 +539,14 @@ class ChatCloudflareMistral(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[AIMessageChunk]:
         """langchain-core's ``astream``, holding the reply as text instead of every chunk."""
-        if not streams_lean(self, kwargs, async_api=True):
+        if not self._streams_lean(kwargs, async_api=True):
             inner = cast(
                 "AsyncGenerator[AIMessageChunk, None]",
                 super().astream(input, config, stop=stop, **kwargs),
             )
             try:
-                async for chunk in inner:
-                    yield chunk
+                async for message in inner:
+                    yield message
             finally:
                 # A caller that stops early closes this generator: close langchain-core's now
                 # too (its error callback, the HTTP stream), not when it is collected.
@@ -565,27 +557,31 @@ class ChatCloudflareMistral(BaseChatModel):
         (run_manager,) = await manager.on_chat_model_start(**start.on_start)
         if self.rate_limiter:
             await self.rate_limiter.aacquire(blocking=True)
-        merge = RunningMerge()
+        run = StreamRun(run_manager.run_id)
         try:
-            message_id = run_message_id(run_manager.run_id)
-            last = None
-            async for last in self._astream(start.input_messages(), stop=stop, **kwargs):
-                prepare_chunk(last, message_id)
-                await run_manager.on_llm_new_token(last.message.content, chunk=last)
-                merge.add(last)
-                yield cast("AIMessageChunk", last.message)
-            if (closing := closing_chunk(last, message_id)) is not None:
+            async for chunk in self._astream(start.input_messages(), stop=stop, **kwargs):
+                run.prepare(chunk)
+                await run_manager.on_llm_new_token(chunk.message.content, chunk=chunk)
+                run.add(chunk)
+                yield cast("AIMessageChunk", chunk.message)
+            if (closing := run.closing()) is not None:
                 await run_manager.on_llm_new_token("", chunk=closing)
                 yield cast("AIMessageChunk", closing.message)
         except BaseException as error:
-            await run_manager.on_llm_error(error, response=error_result(error, merge))
+            await run_manager.on_llm_error(error, response=run.error_response(error))
             raise
-        generation = merge.result()
+        generation = run.generation()
         if generation is None:
             empty = ValueError("No generation chunks were returned")
             await run_manager.on_llm_error(empty, response=LLMResult(generations=[]))
             raise empty
         await run_manager.on_llm_end(LLMResult(generations=[[generation]]))
+
+    def _streams_lean(self, kwargs: dict[str, Any], *, async_api: bool) -> bool:
+        """Whether ``stream``/``astream`` take langchain-core's steps here (else its own)."""
+        return streams_lean(self) and self._should_stream(
+            async_api=async_api, **{**kwargs, "stream": True}
+        )
 
     # -- BaseChatModel hooks -------------------------------------------------------------------
 
@@ -610,7 +606,7 @@ class ChatCloudflareMistral(BaseChatModel):
         # that calls its _stream.
         name = "_agenerate" if async_api else "_generate"
         ours = getattr(type(self), name) is getattr(ChatCloudflareMistral, name)
-        return ours and streams_invokes_lean(self)
+        return ours and streams_lean(self)
 
     def _generate(
         self,
@@ -656,15 +652,15 @@ class ChatCloudflareMistral(BaseChatModel):
         kwargs: dict[str, Any],
     ) -> ChatResult:
         """langchain-core's streamed invoke (``_generate_with_cache``), merging as it goes."""
-        invoke = StreamedInvoke(run_manager.run_id)
+        run = StreamRun(run_manager.run_id)
         for chunk in self._stream(messages, stop=stop, **kwargs):
-            invoke.prepare(chunk)
+            run.prepare(chunk)
             run_manager.on_llm_new_token(chunk.message.content, chunk=chunk)
-            invoke.add(chunk)
-        if (closing := invoke.closing()) is not None:
+            run.add(chunk)
+        if (closing := run.closing()) is not None:
             run_manager.on_llm_new_token("", chunk=closing)
-            invoke.add(closing)
-        return invoke.result()
+            run.add(closing)
+        return run.chat_result()
 
     async def _agenerate_streamed(
         self,
@@ -674,15 +670,15 @@ class ChatCloudflareMistral(BaseChatModel):
         kwargs: dict[str, Any],
     ) -> ChatResult:
         """langchain-core's streamed ``ainvoke`` (``_agenerate_with_cache``), merging as it goes."""
-        invoke = StreamedInvoke(run_manager.run_id)
+        run = StreamRun(run_manager.run_id)
         async for chunk in self._astream(messages, stop=stop, **kwargs):
-            invoke.prepare(chunk)
+            run.prepare(chunk)
             await run_manager.on_llm_new_token(chunk.message.content, chunk=chunk)
-            invoke.add(chunk)
-        if (closing := invoke.closing()) is not None:
+            run.add(chunk)
+        if (closing := run.closing()) is not None:
             await run_manager.on_llm_new_token("", chunk=closing)
-            invoke.add(closing)
-        return invoke.result()
+            run.add(closing)
+        return run.chat_result()
 
     def _stream(
         self,

@@ -17,7 +17,7 @@ An ``invoke`` that langchain-core streams (a streaming callback is attached, as 
 ``stream_mode="messages"`` and ``astream_events`` over a chain attach one, or
 ``streaming=True``) keeps the same list in ``_generate_with_cache``. The model's
 ``_should_stream`` hands those calls to its ``_generate`` / ``_agenerate``, which take that
-method's steps with :class:`StreamedInvoke` and hand ``generate_from_stream`` the chunks a
+method's steps with :class:`StreamRun` and hand ``generate_from_stream`` the chunks a
 :class:`RunningMerge` kept.
 
 langchain-core's methods run instead when these would differ from them or could not keep up:
@@ -61,14 +61,9 @@ else:
 __all__ = [
     "STREAMED_INVOKES",
     "RunningMerge",
+    "StreamRun",
     "StreamStart",
-    "StreamedInvoke",
-    "closing_chunk",
-    "error_result",
-    "prepare_chunk",
-    "run_message_id",
     "start_stream",
-    "streams_invokes_lean",
     "streams_lean",
 ]
 
@@ -160,13 +155,15 @@ class RunningMerge:
         self._first, self._run_length, self._blocks, self._pieces = None, 0, [], []
 
 
-def streams_lean(model: BaseChatModel, kwargs: dict[str, Any], *, async_api: bool) -> bool:
-    """Whether this module's stream matches langchain-core's for this call."""
-    return (
-        HELPERS_FOUND
-        and model.output_version != "v1"
-        and model._should_stream(async_api=async_api, **{**kwargs, "stream": True})
-    )
+def streams_lean(model: BaseChatModel) -> bool:
+    """Whether this module can take langchain-core's steps for the model's streamed calls.
+
+    langchain-core streams ``stream``/``astream``, and an ``invoke`` when a streaming callback
+    is attached (LangGraph's ``stream_mode="messages"``, ``astream_events`` over a chain) or
+    ``streaming=True``, keeping every chunk in a list; :class:`StreamRun` keeps what a
+    :class:`RunningMerge` keeps instead.
+    """
+    return HELPERS_FOUND and model.output_version != "v1"
 
 
 # The invokes langchain-core chose to stream and the model's _should_stream took over, by run
@@ -174,39 +171,55 @@ def streams_lean(model: BaseChatModel, kwargs: dict[str, Any], *, async_api: boo
 STREAMED_INVOKES: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
 
 
-def streams_invokes_lean(model: BaseChatModel) -> bool:
-    """Whether ``_generate`` streams the invokes langchain-core would stream through its list.
+class StreamRun:
+    """One streamed call less its I/O: langchain-core's steps for each chunk, and its reports.
 
-    langchain-core streams an ``invoke`` when a streaming callback is attached (LangGraph's
-    ``stream_mode="messages"``, ``astream_events`` over a chain) or ``streaming=True``, keeping
-    every chunk in a list as ``stream`` does, for ``generate_from_stream`` to merge; ours hands
-    that function the chunks a :class:`RunningMerge` kept.
+    Shared by ``stream``/``astream`` and the streamed invokes, sync and async alike: the shells
+    call :meth:`prepare`, then ``on_llm_new_token``, then :meth:`add` for each chunk, and end
+    with :meth:`closing` (the closing chunk, when the last one was not one).
     """
-    return HELPERS_FOUND and model.output_version != "v1"
-
-
-class StreamedInvoke:
-    """langchain-core's streamed invoke less its I/O: each chunk's steps, and the result."""
 
     def __init__(self, run_id: Any) -> None:
-        self._message_id = run_message_id(run_id)
+        # The id langchain-core gives a streamed message that has none of its own.
+        self._message_id = "-".join((LC_ID_PREFIX, str(run_id)))
         self._merge = RunningMerge()
         self._last: ChatGenerationChunk | None = None
 
     def prepare(self, chunk: ChatGenerationChunk) -> None:
-        """Ready ``chunk`` for ``on_llm_new_token``; hand it to :meth:`add` after that."""
-        prepare_chunk(chunk, self._message_id)
+        """What langchain-core does to each chunk before handing it on."""
+        if chunk.message.id is None:
+            chunk.message.id = self._message_id
+        chunk.message.response_metadata = _gen_info_and_msg_metadata(chunk)
         self._last = chunk
 
     def add(self, chunk: ChatGenerationChunk) -> None:
         self._merge.add(chunk)
 
     def closing(self) -> ChatGenerationChunk | None:
-        """The closing chunk when the last one was not one; hand it to :meth:`add` too."""
-        return closing_chunk(self._last, self._message_id)
+        """The empty ``chunk_position="last"`` chunk ending a stream whose last chunk is not."""
+        last = self._last
+        if last is None or not isinstance(last.message, AIMessageChunk):
+            return None
+        if last.message.chunk_position:
+            return None
+        empty: str | list[Any] = "" if isinstance(last.message.content, str) else []
+        message = AIMessageChunk(content=empty, chunk_position="last", id=self._message_id)
+        return ChatGenerationChunk(message=message)
 
-    def result(self) -> ChatResult:
+    def generation(self) -> ChatGenerationChunk | None:
+        """The merge a stream reports with ``on_llm_end`` (``None``: no chunk came)."""
+        return self._merge.result()
+
+    def chat_result(self) -> ChatResult:
+        """What a streamed invoke returns, as ``generate_from_stream`` makes it."""
         return generate_from_stream(iter(self._merge.chunks()))
+
+    def error_response(self, error: BaseException) -> LLMResult:
+        """The ``response`` a stream reports with ``on_llm_error``: the merge so far, if any."""
+        with_error = _generate_response_from_error(error)
+        so_far = self._merge.result()
+        generations: list[list[Any]] = [[so_far], with_error] if so_far else [with_error]
+        return LLMResult(generations=generations)
 
 
 @dataclass
@@ -264,34 +277,3 @@ def start_stream(
         "batch_size": 1,
     }
     return StreamStart(messages, configure, on_start)
-
-
-def run_message_id(run_id: Any) -> str:
-    """The id langchain-core gives a streamed message that has none of its own."""
-    return "-".join((LC_ID_PREFIX, str(run_id)))
-
-
-def prepare_chunk(chunk: ChatGenerationChunk, message_id: str) -> None:
-    """What langchain-core does to each chunk before handing it on."""
-    if chunk.message.id is None:
-        chunk.message.id = message_id
-    chunk.message.response_metadata = _gen_info_and_msg_metadata(chunk)
-
-
-def closing_chunk(last: ChatGenerationChunk | None, message_id: str) -> ChatGenerationChunk | None:
-    """The empty ``chunk_position="last"`` chunk that ends a stream whose last chunk is not."""
-    if last is None or not isinstance(last.message, AIMessageChunk):
-        return None
-    if last.message.chunk_position:
-        return None
-    empty: str | list[str | dict[str, Any]] = "" if isinstance(last.message.content, str) else []
-    message = AIMessageChunk(content=empty, chunk_position="last", id=message_id)
-    return ChatGenerationChunk(message=message)
-
-
-def error_result(error: BaseException, merge: RunningMerge) -> LLMResult:
-    """The ``response`` langchain-core reports with ``on_llm_error``: the merge so far, if any."""
-    with_error = _generate_response_from_error(error)
-    so_far = merge.result()
-    generations: list[list[Any]] = [[so_far], with_error] if so_far else [with_error]
-    return LLMResult(generations=generations)

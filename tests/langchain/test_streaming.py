@@ -519,10 +519,10 @@ async def test_a_langchain_core_without_the_helpers_streams_its_own_way(
 ) -> None:
     monkeypatch.setattr(_streaming, "HELPERS_FOUND", False)
 
-    def no_running_merge() -> None:
+    def no_lean_run(run_id: object) -> None:
         raise AssertionError("the lean stream ran without langchain-core's helpers")
 
-    monkeypatch.setattr(_chat_model, "RunningMerge", no_running_merge)
+    monkeypatch.setattr(_chat_model, "StreamRun", no_lean_run)
     text_reply(emulator)
     ours, theirs = await both_ways(emulator, connection, "astream")
     assert ours == theirs

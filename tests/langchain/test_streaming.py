@@ -1,10 +1,12 @@
-"""``stream``/``astream`` hold the reply as text, and show callers what langchain-core's show.
+"""Streams and streamed invokes hold the reply as text, and show what langchain-core's show.
 
 Every scenario runs twice against the emulator, once through ``ChatCloudflareMistral`` and once
-through the same model with langchain-core's own ``BaseChatModel.stream``/``astream``, and
-compares everything a caller or a callback sees: the chunks, every callback event with its
-arguments, ``astream_events``, the runs a tracer records, the errors. Run ids and the message ids
-built from them are the only values that differ, and are masked.
+through the same model with langchain-core's own ``stream``/``astream`` and ``_should_stream``
+(so that its ``_generate_with_cache`` streams invokes itself), and compares everything a caller
+or a callback sees: the chunks or the reply, every callback event with its arguments,
+``astream_events``, LangGraph's messages stream, the runs a tracer records, the errors. Run ids
+(and the message ids built from them) and tool-call ids are the only values that differ, and
+are masked.
 """
 
 from __future__ import annotations

@@ -10,12 +10,13 @@ RUN := $(UV) run --locked --no-sync
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(PYTHON)
 
-.PHONY: help env demo test lint typecheck unit oldest docs bench soak emulator clean
+.PHONY: help env demo test lint typecheck unit dists installs lowest newest docs bench soak emulator clean
 
 help:
 	@echo "make demo      run the main job (real API with credentials, else the bundled emulator)"
-	@echo "make test      create the environment, then ruff, mypy --strict, every test, docs build"
-	@echo "               (the LangChain tests also on the oldest langchain-core we accept)"
+	@echo "make test      create the environment, then ruff, mypy --strict, every test, the three"
+	@echo "               distributions built and installed as each kind of user installs them,"
+	@echo "               the tests on the lowest and on the newest dependencies, the docs build"
 	@echo "make bench     benchmarks against raw httpx and the peers (prints one table)"
 	@echo "make soak      the long soak under faults (figures printed)"
 	@echo "make docs      build the documentation site (mkdocs --strict)"
@@ -44,16 +45,30 @@ typecheck: env
 unit: env
 	$(RUN) pytest -q -n 2 --cov --cov-report=term --cov-fail-under=90
 
-# The LangChain adapter's stream follows langchain-core's own through its private helpers: run
-# its tests on the oldest langchain-core pyproject.toml accepts too, not only on the locked one.
-OLDEST_LANGCHAIN_CORE := 1.6.0
-oldest: env
-	$(RUN) --with langchain-core==$(OLDEST_LANGCHAIN_CORE) python -m pytest -q -n 2 -p no:cacheprovider tests/langchain
+# What users install: the three distributions' sdists and wheels (each wheel built from its
+# sdist), then a clean environment per kind of user (core, LangChain, LlamaIndex) from them.
+DISTS := scripts/distributions.py
+export UV := $(abspath $(UV))
+dists: env
+	$(RUN) python $(DISTS) build dist
+
+installs: dists
+	$(RUN) python $(DISTS) check-installs dist
+
+# The declared floors and the newest releases: every dependency of the three distributions and
+# of the test group at the lowest version the metadata allows, then at the newest.
+MATRIX_PYTEST := -q -n 2 -p no:cacheprovider
+lowest: env
+	$(RUN) python $(DISTS) matrix lowest-core .venv-lowest $(MATRIX_PYTEST) tests/core tests/emulator
+	$(RUN) python $(DISTS) matrix lowest .venv-lowest $(MATRIX_PYTEST)
+
+newest: env
+	$(RUN) python $(DISTS) matrix newest .venv-newest $(MATRIX_PYTEST)
 
 docs: env
 	NO_MKDOCS_2_WARNING=1 $(RUN) mkdocs build --strict --quiet
 
-test: lint typecheck unit oldest docs
+test: lint typecheck unit installs lowest newest docs
 
 emulator: env
 	$(RUN) cf-mistral emulator --port 8787
@@ -69,4 +84,4 @@ soak: env
 	$(RUN) python benchmarks/soak.py
 
 clean:
-	rm -rf $(VENV) .venv-bench $(TOOLS) .pytest_cache .mypy_cache .ruff_cache site .coverage
+	rm -rf $(VENV) .venv-bench .venv-lowest .venv-newest dist $(TOOLS) .pytest_cache .mypy_cache .ruff_cache site .coverage

@@ -7,9 +7,15 @@
 
 import contextlib
 
-from cf_mistral import __version__
-from langchain_cf_mistral._chat_model import ChatCloudflareMistral
-from langchain_cf_mistral._errors import (
+from cf_mistral._framework import require_framework as _require_framework
+
+_require_framework(
+    "langchain_core", adapter="langchain_cf_mistral", distribution="langchain-cf-mistral"
+)
+
+from cf_mistral import __version__  # noqa: E402
+from langchain_cf_mistral._chat_model import ChatCloudflareMistral  # noqa: E402
+from langchain_cf_mistral._errors import (  # noqa: E402
     CloudflareAPIError,
     CloudflareAuthenticationError,
     CloudflareBadRequestError,

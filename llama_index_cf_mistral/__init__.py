@@ -7,8 +7,14 @@
 Also importable as ``llama_index.llms.cf_mistral`` (the LlamaHub convention).
 """
 
-from cf_mistral import __version__
-from llama_index_cf_mistral._llm import CloudflareMistral
+from cf_mistral._framework import require_framework as _require_framework
+
+_require_framework(
+    "llama_index.core", adapter="llama_index_cf_mistral", distribution="llama-index-llms-cf-mistral"
+)
+
+from cf_mistral import __version__  # noqa: E402
+from llama_index_cf_mistral._llm import CloudflareMistral  # noqa: E402
 
 __all__ = ["CloudflareMistral", "__version__"]
 

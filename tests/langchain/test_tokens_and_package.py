@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import math
-import re
 import subprocess
 import sys
 import types
-from pathlib import Path
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
@@ -82,13 +80,3 @@ def test_import_loads_no_heavy_module() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     ).stdout.split("\n")
     assert out[0] == ""
-
-
-def test_the_oldest_langchain_core_tested_is_the_oldest_accepted() -> None:
-    # `make test` runs the LangChain tests on that version too (the `oldest` target).
-    root = Path(__file__).parents[2]
-    accepted = re.search(r'"langchain-core>=([^,"]+)', (root / "pyproject.toml").read_text())
-    tested = re.search(r"^OLDEST_LANGCHAIN_CORE := (\S+)$", (root / "Makefile").read_text(), re.M)
-    assert accepted is not None
-    assert tested is not None
-    assert tested.group(1) == accepted.group(1)

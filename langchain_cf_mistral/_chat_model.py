@@ -404,17 +404,14 @@ class ChatCloudflareMistral(BaseChatModel):
         from mistral-common's packaged vocabulary, offline); otherwise an approximation of
         about four characters per token. Images count as a fixed estimate.
         """
-        from langchain_cf_mistral._tokens import count_prompt_tokens
-
         with adapted_errors():
             core_tools = [to_core_tool(tool) for tool in tools or ()]
             core_messages = to_core_messages(convert_to_messages(messages))
-            return count_prompt_tokens(core_messages, core_tools)
+            return cf.count_prompt_tokens(core_messages, core_tools)
 
     def get_num_tokens(self, text: str) -> int:
-        from langchain_cf_mistral._tokens import count_text_tokens
-
-        return count_text_tokens(text)
+        """Tokens of ``text`` alone, counted as :meth:`get_num_tokens_from_messages` does."""
+        return cf.count_text_tokens(text)
 
     # -- requests ----------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Token counting, the public surface, and import cost."""
+"""Token counts through the chat model (the core's Tekken), the public surface, import cost."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, Tool
 
 import cf_mistral
 import langchain_cf_mistral
+from cf_mistral import _tokens as tokens
 from langchain_cf_mistral import ChatCloudflareMistral
-from langchain_cf_mistral import _tokens as tokens
 
 
 @pytest.fixture
@@ -24,7 +24,7 @@ def model() -> ChatCloudflareMistral:
 
 
 def test_tekken_counts_text_offline(model: ChatCloudflareMistral) -> None:
-    encode = tokens.tekken_encoder()
+    encode = tokens._tekken_encoder()
     assert encode is not None, "mistral-common is a dev dependency; its vocabulary is packaged"
     assert model.get_num_tokens("Hello there, how are you?") == 7
     # <s> + [INST] + "Hello there, how are you?" + [/INST]
@@ -48,7 +48,7 @@ def test_prompt_count_covers_every_turn_and_tool(model: ChatCloudflareMistral) -
 def test_without_mistral_common_counts_four_characters_per_token(
     model: ChatCloudflareMistral, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(tokens, "tekken_encoder", lambda: None)
+    monkeypatch.setattr(tokens, "_tekken_encoder", lambda: None)
     text = "x" * 41
     assert model.get_num_tokens(text) == math.ceil(41 / 4)
     assert model.get_num_tokens_from_messages([HumanMessage(text)]) == 1 + 2 + 11

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import doctest
 import math
 import re
 import subprocess
@@ -52,6 +53,17 @@ def test_without_mistral_common_counts_four_characters_per_token(
     text = "x" * 41
     assert model.get_num_tokens(text) == math.ceil(41 / 4)
     assert model.get_num_tokens_from_messages([HumanMessage(text)]) == 1 + 2 + 11
+
+
+def test_the_token_counting_docstring_example_runs() -> None:
+    finder = doctest.DocTestFinder(recurse=False)
+    runner = doctest.DocTestRunner()
+    method = ChatCloudflareMistral.get_num_tokens_from_messages
+    for test in finder.find(method, name=method.__name__):
+        runner.run(test)
+    results = runner.summarize(verbose=False)
+    assert results.attempted > 0
+    assert results.failed == 0
 
 
 def test_all_is_sorted_complete_and_versioned() -> None:

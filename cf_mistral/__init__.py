@@ -46,6 +46,7 @@ from cf_mistral._schema import (
     check_sampling_params,
 )
 from cf_mistral._sse import SSEDecoder
+from cf_mistral._tokens import count_prompt_tokens, count_text_tokens, tokenize
 from cf_mistral._tool_ids import mint_tool_call_id, to_mistral_tool_call_id
 from cf_mistral._types import (
     AssistantMessage,
@@ -128,10 +129,13 @@ __all__ = [
     "check_http_clients",
     "check_parameters",
     "check_sampling_params",
+    "count_prompt_tokens",
+    "count_text_tokens",
     "estimate_cost_usd",
     "mint_tool_call_id",
     "to_data_url",
     "to_mistral_tool_call_id",
+    "tokenize",
 ]
 
 # The clients are loaded on first use: they import httpx, which costs more than the rest of

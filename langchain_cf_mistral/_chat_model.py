@@ -400,21 +400,27 @@ class ChatCloudflareMistral(BaseChatModel):
     ) -> int:
         """Prompt tokens of ``messages`` (and ``tools``).
 
-        Exact for text with the ``tokenizer`` extra installed (Mistral's Tekken tokenizer,
-        from mistral-common's packaged vocabulary, offline); otherwise an approximation of
-        about four characters per token. Images count as a fixed estimate.
-        """
-        from langchain_cf_mistral._tokens import count_prompt_tokens
+        Exact for text with the ``tokenizer`` extra installed (``pip install
+        "cf-mistral[tokenizer]"``: Mistral's Tekken tokenizer, from mistral-common's packaged
+        vocabulary, offline); otherwise an approximation of about four characters per token.
+        Images count as a fixed estimate. The count is :func:`cf_mistral.count_prompt_tokens`.
 
+        >>> from langchain_core.messages import HumanMessage
+        >>> from langchain_cf_mistral import ChatCloudflareMistral
+        >>> model = ChatCloudflareMistral(account_id="acct", api_token="token")
+        >>> model.get_num_tokens_from_messages([HumanMessage("Hello there, how are you?")])
+        10
+        >>> model.get_num_tokens("Hello there, how are you?")
+        7
+        """
         with adapted_errors():
             core_tools = [to_core_tool(tool) for tool in tools or ()]
             core_messages = to_core_messages(convert_to_messages(messages))
-            return count_prompt_tokens(core_messages, core_tools)
+            return cf.count_prompt_tokens(core_messages, core_tools)
 
     def get_num_tokens(self, text: str) -> int:
-        from langchain_cf_mistral._tokens import count_text_tokens
-
-        return count_text_tokens(text)
+        """Tokens of ``text`` alone, counted as :meth:`get_num_tokens_from_messages` does."""
+        return cf.count_text_tokens(text)
 
     # -- requests ----------------------------------------------------------------------------
 

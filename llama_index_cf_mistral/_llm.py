@@ -8,7 +8,7 @@ body is built here.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Generator, Sequence
+from collections.abc import AsyncGenerator, Callable, Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from llama_index.core.base.llms.types import (
@@ -166,6 +166,14 @@ class CloudflareMistral(FunctionCallingLLM):
     ['completion_tokens', 'prompt_tokens', 'total_tokens']
     >>> response.raw["usage"] == response.additional_kwargs
     True
+
+    Mistral's tokenizer for LlamaIndex (exact with ``pip install "cf-mistral[tokenizer]"``,
+    else about four characters a token), where LlamaIndex counts or splits by tokens:
+
+    >>> from llama_index.core.callbacks import TokenCountingHandler
+    >>> counter = TokenCountingHandler(tokenizer=llm.tokenizer)
+    >>> len(llm.tokenizer("Hello there, how are you?"))
+    7
     """
 
     model: str = Field(default=DEFAULT_MODEL, description="The Workers AI model id.")
@@ -260,6 +268,15 @@ class CloudflareMistral(FunctionCallingLLM):
             model_name=self.model,
             system_role=MessageRole.SYSTEM,
         )
+
+    @property
+    def tokenizer(self) -> Callable[[str], list[int]]:
+        """Mistral's Tekken tokenizer, :func:`cf_mistral.tokenize`: ``Callable[[str], list]``.
+
+        Set it as ``Settings.tokenizer`` (node parsers, prompt fitting, token counts) or pass
+        it to ``TokenCountingHandler(tokenizer=...)``.
+        """
+        return cf_mistral.tokenize
 
     # -- clients ----------------------------------------------------------------------------
 

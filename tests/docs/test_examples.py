@@ -52,7 +52,11 @@ def _swap_globals(state: dict[str, Any]) -> dict[str, Any]:
     before = dict(vars(settings))
     defaults = {f.name: None for f in dataclasses.fields(settings)}
     vars(settings).update({**defaults, **state.get("llama_index", {})})
-    return {"llama_index": before}
+    # Settings.tokenizer is kept outside Settings, in llama_index.core's module global.
+    core = sys.modules["llama_index.core"]
+    tokenizer_before = core.global_tokenizer
+    core.global_tokenizer = state.get("llama_index_tokenizer")
+    return {"llama_index": before, "llama_index_tokenizer": tokenizer_before}
 
 
 def _page_run(example: Example, emulator: Emulator) -> PageRun:

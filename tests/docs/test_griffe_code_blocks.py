@@ -58,3 +58,16 @@ def _hooks() -> ModuleType:
 def test_included_benchmark_readme_loses_its_title_and_sits_under_the_page() -> None:
     readme = "# Benchmarks\n\nIntro.\n\n## Results\n\n| a |\n|---|\n"
     assert _hooks()._demote(readme) == "\nIntro.\n\n### Results\n\n| a |\n|---|\n"
+
+
+def test_the_performance_page_takes_the_results_and_targets_not_the_method() -> None:
+    readme = (
+        "# Benchmarks\n\nIntro.\n\n## Method\n\n- pairs\n\n## Latest results\n\n| a |\n"
+        "\n## Optimisations\n\nx\n\n## Where the targets stand (this run)\n\nAll met.\n"
+    )
+    hooks = _hooks()
+    shown = hooks._demote("# Benchmarks\n" + hooks._sections(readme, hooks.RESULT_SECTIONS))
+    assert (
+        shown
+        == "### Latest results\n\n| a |\n\n### Where the targets stand (this run)\n\nAll met.\n"
+    )

@@ -1,7 +1,8 @@
-"""Token counting, the public surface, and import cost."""
+"""Token counts through the chat model (the core's Tekken), the public surface, import cost."""
 
 from __future__ import annotations
 
+import doctest
 import math
 import subprocess
 import sys
@@ -12,8 +13,8 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, Tool
 
 import cf_mistral
 import langchain_cf_mistral
+from cf_mistral import _tokens as tokens
 from langchain_cf_mistral import ChatCloudflareMistral
-from langchain_cf_mistral import _tokens as tokens
 
 
 @pytest.fixture
@@ -22,7 +23,7 @@ def model() -> ChatCloudflareMistral:
 
 
 def test_tekken_counts_text_offline(model: ChatCloudflareMistral) -> None:
-    encode = tokens.tekken_encoder()
+    encode = tokens._tekken_encoder()
     assert encode is not None, "mistral-common is a dev dependency; its vocabulary is packaged"
     assert model.get_num_tokens("Hello there, how are you?") == 7
     # <s> + [INST] + "Hello there, how are you?" + [/INST]
@@ -46,10 +47,21 @@ def test_prompt_count_covers_every_turn_and_tool(model: ChatCloudflareMistral) -
 def test_without_mistral_common_counts_four_characters_per_token(
     model: ChatCloudflareMistral, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(tokens, "tekken_encoder", lambda: None)
+    monkeypatch.setattr(tokens, "_tekken_encoder", lambda: None)
     text = "x" * 41
     assert model.get_num_tokens(text) == math.ceil(41 / 4)
     assert model.get_num_tokens_from_messages([HumanMessage(text)]) == 1 + 2 + 11
+
+
+def test_the_token_counting_docstring_example_runs() -> None:
+    finder = doctest.DocTestFinder(recurse=False)
+    runner = doctest.DocTestRunner()
+    method = ChatCloudflareMistral.get_num_tokens_from_messages
+    for test in finder.find(method, name=method.__name__):
+        runner.run(test)
+    results = runner.summarize(verbose=False)
+    assert results.attempted > 0
+    assert results.failed == 0
 
 
 def test_all_is_sorted_complete_and_versioned() -> None:

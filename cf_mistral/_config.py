@@ -83,8 +83,8 @@ def check_session_affinity(value: object) -> str | None:
         return None
     if not isinstance(value, str):
         raise InvalidRequestError(
-            f"session_affinity={value!r} is a {type(value).__name__}: pass a string, e.g. "
-            "the conversation or thread id (str(thread_id))."
+            f"session_affinity={value!r} is not a string ({type(value).__name__}): it is sent "
+            "as the x-session-affinity header. Pass text, e.g. str(thread_id)."
         )
     if not value.strip() or not all(" " <= char <= "~" for char in value):
         raise InvalidRequestError(

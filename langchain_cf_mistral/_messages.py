@@ -48,6 +48,7 @@ __all__ = [
     "result_to_message",
     "to_core_messages",
     "to_core_tool",
+    "token_usage",
     "tool_choice_to_core",
     "usage_metadata",
 ]
@@ -289,17 +290,35 @@ def response_format_to_schema(response_format: Any) -> dict[str, Any] | None:
 
 
 def usage_metadata(usage: cf.Usage) -> UsageMetadata:
-    counts = {
+    """LangChain's usage; ``input_token_details.cache_read`` is the cached part of the prompt.
+
+    The detail is given whenever Workers AI reported it (``prompt_tokens_details``, even as
+    0), as langchain-openai does, so a cache miss reads as 0 and not as "unknown".
+    """
+    counts: dict[str, Any] = {
         "input_tokens": usage.prompt_tokens,
         "output_tokens": usage.completion_tokens,
         "total_tokens": usage.total_tokens,
     }
+    if usage.cached_tokens or "prompt_tokens_details" in usage.extra:
+        counts["input_token_details"] = {"cache_read": usage.cached_tokens}
     # mypy misreads UsageMetadata's NotRequired detail keys as required.
     return cast("UsageMetadata", counts)
 
 
+def token_usage(usage: cf.Usage) -> dict[str, Any]:
+    """The usage as Workers AI reported it: counters and every other key (``neurons``, ...)."""
+    return {
+        **usage.extra,
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+    }
+
+
 def response_metadata(result: cf.ChatResult) -> dict[str, Any]:
-    """``model_name``, ``model_provider``, ``finish_reason``, ``request_id``, ``cost_usd``."""
+    """``model_name``, ``model_provider``, ``finish_reason``, ``request_id``, ``cost_usd``,
+    ``token_usage``."""
     metadata: dict[str, Any] = {
         "model_name": result.model,
         "model_provider": MODEL_PROVIDER,
@@ -308,7 +327,10 @@ def response_metadata(result: cf.ChatResult) -> dict[str, Any]:
     if result.request_id:
         metadata["request_id"] = result.request_id
     if result.usage is not None:
-        metadata["cost_usd"] = result.usage.cost_usd
+        cost = result.cost_usd
+        if cost is not None:
+            metadata["cost_usd"] = cost
+        metadata["token_usage"] = token_usage(result.usage)
     return metadata
 
 

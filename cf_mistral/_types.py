@@ -184,6 +184,24 @@ class Usage:
             extra,
         )
 
+    def to_dict(self) -> dict[str, Any]:
+        """The usage as Workers AI reports it: the counters, then every other key.
+
+        ``prompt_tokens_details.cached_tokens`` is this usage's ``cached_tokens`` whenever
+        the server reported the details or some tokens were cached.
+        """
+        reported: dict[str, Any] = {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+            **self.extra,
+        }
+        details = self.extra.get("prompt_tokens_details")
+        if self.cached_tokens or isinstance(details, Mapping):
+            known = details if isinstance(details, Mapping) else {}
+            reported["prompt_tokens_details"] = {**known, "cached_tokens": self.cached_tokens}
+        return reported
+
     @property
     def cost_usd(self) -> float:
         """Estimated cost at the published price of Mistral Small 3.1 ($0.35 / $0.56 per M).

@@ -48,7 +48,6 @@ __all__ = [
     "result_to_message",
     "to_core_messages",
     "to_core_tool",
-    "token_usage",
     "tool_choice_to_core",
     "usage_metadata",
 ]
@@ -306,16 +305,6 @@ def usage_metadata(usage: cf.Usage) -> UsageMetadata:
     return cast("UsageMetadata", counts)
 
 
-def token_usage(usage: cf.Usage) -> dict[str, Any]:
-    """The usage as Workers AI reported it: counters and every other key (``neurons``, ...)."""
-    return {
-        **usage.extra,
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "total_tokens": usage.total_tokens,
-    }
-
-
 def response_metadata(result: cf.ChatResult) -> dict[str, Any]:
     """``model_name``, ``model_provider``, ``finish_reason``, ``request_id``, ``cost_usd``,
     ``token_usage``."""
@@ -330,7 +319,7 @@ def response_metadata(result: cf.ChatResult) -> dict[str, Any]:
         cost = result.cost_usd
         if cost is not None:
             metadata["cost_usd"] = cost
-        metadata["token_usage"] = token_usage(result.usage)
+        metadata["token_usage"] = result.usage.to_dict()
     return metadata
 
 

@@ -84,39 +84,31 @@ async def test_other_usage_keys_such_as_neurons_are_kept_in_response_metadata(
     }
 
 
-async def test_pricing_option_prices_cached_input_at_its_cached_price(
-    emulator: Emulator, make_model: Callable[..., ChatCloudflareMistral], run: Runner
-) -> None:
-    price = cf.ModelPrice(
-        input_usd_per_million=1.0, output_usd_per_million=3.0, cached_input_usd_per_million=0.1
-    )
-    emulator.script(
-        text="Sunny.",
-        usage={
-            "prompt_tokens": 100,
-            "completion_tokens": 10,
-            "prompt_tokens_details": {"cached_tokens": 60},
-        },
-    )
-    reply = await run(make_model(pricing={cf.DEFAULT_MODEL: price}), PROMPT)
-    assert reply.message.response_metadata["cost_usd"] == pytest.approx(
-        (40 * 1.0 + 60 * 0.1 + 10 * 3.0) / 1e6
-    )
+CACHED_PRICE = cf.ModelPrice(
+    input_usd_per_million=1.0, output_usd_per_million=3.0, cached_input_usd_per_million=0.1
+)
 
 
-def test_default_cost_bills_cached_input_in_full(
-    emulator: Emulator, model: ChatCloudflareMistral
+@pytest.mark.parametrize(
+    ("pricing", "expected"),
+    [
+        # The default table: no cached price published, so cached input is billed in full.
+        (None, (100 * 0.35 + 10 * 0.56) / 1e6),
+        ({cf.DEFAULT_MODEL: CACHED_PRICE}, (40 * 1.0 + 60 * 0.1 + 10 * 3.0) / 1e6),
+    ],
+    ids=["default", "cached-price"],
+)
+async def test_cost_prices_cached_input_at_the_cached_price_only_where_one_is_known(
+    emulator: Emulator,
+    make_model: Callable[..., ChatCloudflareMistral],
+    run: Runner,
+    pricing: Any,
+    expected: float,
 ) -> None:
-    emulator.script(
-        text="Sunny.",
-        usage={
-            "prompt_tokens": 100,
-            "completion_tokens": 10,
-            "prompt_tokens_details": {"cached_tokens": 60},
-        },
-    )
-    reply = model.invoke(PROMPT)
-    assert reply.response_metadata["cost_usd"] == pytest.approx((100 * 0.35 + 10 * 0.56) / 1e6)
+    usage = {"prompt_tokens": 100, "completion_tokens": 10}
+    emulator.script(text="Sunny.", usage={**usage, "prompt_tokens_details": {"cached_tokens": 60}})
+    reply = await run(make_model(pricing=pricing), PROMPT)
+    assert reply.message.response_metadata["cost_usd"] == pytest.approx(expected)
 
 
 def test_a_streamed_invoke_reports_cache_read(

@@ -94,6 +94,10 @@ _LANGCHAIN_CLOUDFLARE_HINTS = {
     "aig_backoff": "gateway=cf_mistral.AIGateway(gateway_id=..., backoff=...)",
     "client": "http_client (an httpx.Client)",
     "async_client": "http_async_client (an httpx.AsyncClient)",
+    "endpoint_format": "nothing: the native /ai/run route is the one used",
+    "n": "nothing: Workers AI returns one reply per call",
+    "default_query": "nothing: the route reads no query parameters",
+    "binding": "nothing: this package calls the REST API, not a Worker binding",
 }
 
 
@@ -283,7 +287,11 @@ class ChatCloudflareMistral(BaseChatModel):
             raise ValueError(
                 f"ChatCloudflareMistral got unknown argument(s) {unknown}."
                 + (f" Pass {hint} in model_kwargs." if hint else "")
-                + (f" Instead of langchain-cloudflare's: {'; '.join(renamed)}." if renamed else "")
+                + (
+                    f" langchain-cloudflare's arguments map so: {'; '.join(renamed)}."
+                    if renamed
+                    else ""
+                )
                 + " Nothing unknown is ever sent to Workers AI."
             )
         return values

@@ -184,6 +184,8 @@ def test_unknown_arguments_are_still_refused_with_the_new_name_when_there_is_one
         ChatCloudflareMistral(account_id="a", session_id="thread")
     with pytest.raises(ValueError, match=r"aig_max_attempts -> gateway=cf_mistral\.AIGateway"):
         ChatCloudflareMistral(account_id="a", aig_max_attempts=3)
+    with pytest.raises(ValueError, match="n -> nothing: Workers AI returns one reply per call"):
+        ChatCloudflareMistral(account_id="a", n=2)
 
 
 def test_a_bad_session_affinity_is_refused_at_construction_and_per_call(

@@ -35,7 +35,7 @@ from cf_mistral._errors import (
     WorkersAIError,
 )
 from cf_mistral._images import to_data_url
-from cf_mistral._pricing import estimate_cost_usd
+from cf_mistral._pricing import DEFAULT_PRICING, ModelPrice, estimate_cost_usd
 from cf_mistral._schema import (
     CONTEXT_WINDOW,
     DEFAULT_MAX_TOKENS,
@@ -79,6 +79,7 @@ __all__ = [
     "CONTEXT_WINDOW",
     "DEFAULT_MAX_TOKENS",
     "DEFAULT_MODEL",
+    "DEFAULT_PRICING",
     "MODEL_INPUT_KEYS",
     "SAMPLING_PARAMETERS",
     "AIGateway",
@@ -101,6 +102,7 @@ __all__ = [
     "InvalidRequestError",
     "InvalidToolCall",
     "Message",
+    "ModelPrice",
     "NotFoundError",
     "QuotaExceededError",
     "RateLimitError",

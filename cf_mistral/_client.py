@@ -19,7 +19,12 @@ from typing import Any, TypeVar
 
 import httpx
 
-from cf_mistral._config import ClientConfig, Timeouts
+from cf_mistral._config import (
+    SESSION_AFFINITY_HEADER,
+    ClientConfig,
+    Timeouts,
+    check_session_affinity,
+)
 from cf_mistral._errors import (
     APIConnectionError,
     APITimeoutError,
@@ -29,6 +34,7 @@ from cf_mistral._errors import (
     WorkersAIError,
 )
 from cf_mistral._images import to_data_url
+from cf_mistral._pricing import ModelPrice
 from cf_mistral._request import PreparedCall, prepare_call, remote_image_urls
 from cf_mistral._response import parse_reply
 from cf_mistral._retry import retry_delay, should_retry
@@ -120,9 +126,11 @@ class _StreamSession:
 
     __slots__ = ("accumulator", "decoder")
 
-    def __init__(self, call: PreparedCall, model: str, *, snapshots: bool) -> None:
+    def __init__(
+        self, call: PreparedCall, model: str, *, snapshots: bool, price: ModelPrice | None
+    ) -> None:
         self.decoder = SSEDecoder()
-        self.accumulator = StreamAccumulator(call, model=model, snapshots=snapshots)
+        self.accumulator = StreamAccumulator(call, model=model, snapshots=snapshots, price=price)
 
     def feed(self, chunk: bytes) -> Iterator[StreamEvent]:
         # A generator, not a list: each payload's events reach the caller before the next
@@ -258,6 +266,11 @@ class _ClientCore:
     ) -> tuple[PreparedCall, httpx.Request]:
         call = prepare_call(request, stream=stream, inlined_images=inlined)
         url, headers = self._endpoint(model)
+        affinity = check_session_affinity(request.session_affinity)
+        if affinity is not None:
+            # A per-call key wins over the client's and over default_headers.
+            headers = headers.copy()
+            headers[SESSION_AFFINITY_HEADER] = affinity
         content = json.dumps(call.body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         http_request = httpx.Request("POST", url, headers=headers, content=content)
         logger.debug("POST %s (%d bytes, stream=%s)", url, len(content), stream)
@@ -325,7 +338,17 @@ class _ClientCore:
                 status_code=response.status_code,
                 request_id=request_id,
             ) from None
-        return parse_reply(body, call, model=model or self.config.model, request_id=request_id)
+        model = model or self.config.model
+        return parse_reply(
+            body, call, model=model, request_id=request_id, price=self.config.price_for(model)
+        )
+
+    def _stream_session(
+        self, call: PreparedCall, model: str | None, *, snapshots: bool
+    ) -> _StreamSession:
+        model = model or self.config.model
+        price = self.config.price_for(model)
+        return _StreamSession(call, model, snapshots=snapshots, price=price)
 
     def _stream_opened(self, response: httpx.Response, http_request: httpx.Request) -> bool:
         """After the headers: raise on errors; True when the body is SSE (else a JSON reply)."""
@@ -369,6 +392,11 @@ class WorkersAIClient(_ClientCore):
         max_retries: retries of retryable errors (default 2).
         default_headers: extra headers on every request.
         inline_remote_images: download http(s) image URLs and send them inline.
+        session_affinity: a key sent as ``x-session-affinity`` on every call (a
+            :class:`ChatRequest` may carry its own), so calls of one conversation reach the
+            replica that holds its prompt cache.
+        pricing: ``{model id: ModelPrice}`` overriding the price table behind
+            :attr:`ChatResult.cost_usd`.
         http_client: your own ``httpx.Client`` (proxies, transports); you close it.
 
     Instantiate and call::
@@ -415,7 +443,7 @@ class WorkersAIClient(_ClientCore):
 
     Usage::
 
-        print(result.usage, result.usage.cost_usd)  # tokens, and estimated US dollars
+        print(result.usage, result.cost_usd)  # tokens, and estimated US dollars
         client.close()
     """
 
@@ -466,7 +494,7 @@ class WorkersAIClient(_ClientCore):
             request, stream=True, model=model, inlined=self._download_images(request)
         )
         for attempt in count():
-            session = _StreamSession(call, model or self.config.model, snapshots=snapshots)
+            session = self._stream_session(call, model, snapshots=snapshots)
             try:
                 with _transport_errors(session):
                     response = self._http.send(self._arm(http_request), stream=True)
@@ -604,7 +632,7 @@ class AsyncWorkersAIClient(_ClientCore):
             request, stream=True, model=model, inlined=await self._download_images(request)
         )
         for attempt in count():
-            session = _StreamSession(call, model or self.config.model, snapshots=snapshots)
+            session = self._stream_session(call, model, snapshots=snapshots)
             try:
                 with _transport_errors(session):
                     response = await self._http.send(self._arm(http_request), stream=True)

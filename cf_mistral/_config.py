@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from cf_mistral._errors import InvalidRequestError
+from cf_mistral._pricing import ModelPrice, price_for
 from cf_mistral._schema import DEFAULT_MODEL
 from cf_mistral._version import __version__
 
@@ -24,9 +25,11 @@ __all__ = [
     "BASE_URL_ENV_VAR",
     "DEFAULT_BASE_URL",
     "DEFAULT_GATEWAY_BASE_URL",
+    "SESSION_AFFINITY_HEADER",
     "AIGateway",
     "ClientConfig",
     "Timeouts",
+    "check_session_affinity",
     "resolve_account_id",
     "resolve_api_token",
 ]
@@ -65,6 +68,31 @@ def resolve_api_token(api_token: str | SecretStr | None) -> SecretStr | None:
         return api_token if api_token.get_secret_value() else None
     value = api_token or _first_env(API_TOKEN_ENV_VARS)
     return SecretStr(value) if value else None
+
+
+SESSION_AFFINITY_HEADER = "x-session-affinity"
+
+
+def check_session_affinity(value: object) -> str | None:
+    """A session-affinity key as it may go in a header, or an error that says how to fix it.
+
+    ``None`` means no key. The key is any printable ASCII text (a conversation or thread id):
+    HTTP header values cannot carry other characters, and a line break would end the header.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidRequestError(
+            f"session_affinity={value!r} is not a string ({type(value).__name__}): it is sent "
+            "as the x-session-affinity header. Pass text, e.g. str(thread_id)."
+        )
+    if not value.strip() or not all(" " <= char <= "~" for char in value):
+        raise InvalidRequestError(
+            f"session_affinity={value!r} cannot be sent as the x-session-affinity header: "
+            "it must be non-empty printable ASCII. Pass an id, or a hash of your key "
+            "(hashlib.sha256(key.encode()).hexdigest())."
+        )
+    return value
 
 
 class Timeouts(BaseModel):
@@ -168,6 +196,11 @@ class ClientConfig(BaseModel):
     (``CLOUDFLARE_ACCOUNT_ID`` / ``CF_ACCOUNT_ID``; ``CLOUDFLARE_API_TOKEN``,
     ``CLOUDFLARE_AUTH_TOKEN``, ``CF_AI_API_TOKEN``, ``CF_API_TOKEN``), a missing ``base_url``
     from ``CLOUDFLARE_BASE_URL``, else ``https://api.cloudflare.com/client/v4``.
+
+    ``session_affinity`` is sent as the ``x-session-affinity`` header on every call (a
+    :class:`ChatRequest` may carry its own): Workers AI routes calls with the same key to the
+    same replica, so a conversation's repeated prefix can be served from its prompt cache.
+    ``pricing`` overrides or extends the price table (:data:`cf_mistral.DEFAULT_PRICING`).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -181,6 +214,13 @@ class ClientConfig(BaseModel):
     max_retries: int = Field(default=2, ge=0, le=20)
     default_headers: dict[str, str] = Field(default_factory=dict)
     inline_remote_images: bool = False
+    session_affinity: str | None = None
+    pricing: dict[str, ModelPrice] = Field(default_factory=dict)
+
+    @field_validator("session_affinity")
+    @classmethod
+    def _header_safe_affinity(cls, value: str | None) -> str | None:
+        return check_session_affinity(value)
 
     @classmethod
     def build(
@@ -195,6 +235,8 @@ class ClientConfig(BaseModel):
         max_retries: int | None = None,
         default_headers: Mapping[str, str] | None = None,
         inline_remote_images: bool = False,
+        session_affinity: str | None = None,
+        pricing: Mapping[str, ModelPrice | Mapping[str, Any]] | None = None,
     ) -> ClientConfig:
         """Resolve the environment and coerce convenient forms (a gateway id, a number)."""
         return cls(
@@ -207,6 +249,8 @@ class ClientConfig(BaseModel):
             max_retries=2 if max_retries is None else max_retries,
             default_headers=dict(default_headers or {}),
             inline_remote_images=inline_remote_images,
+            session_affinity=check_session_affinity(session_affinity),
+            pricing=dict(pricing or {}),
         )
 
     @classmethod
@@ -253,8 +297,14 @@ class ClientConfig(BaseModel):
         }
         if self.gateway is not None:
             headers.update(self.gateway.headers())
+        if self.session_affinity is not None:
+            headers[SESSION_AFFINITY_HEADER] = self.session_affinity
         headers.update(self.default_headers)
         return headers
+
+    def price_for(self, model: str | None = None) -> ModelPrice | None:
+        """The price of ``model`` (default: this client's): ``pricing``, else the defaults."""
+        return price_for(model or self.model, self.pricing)
 
 
 # The settings build() takes, read from its signature so the two never drift apart.

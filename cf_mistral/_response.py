@@ -3,8 +3,8 @@
 Accepted: the REST envelope ``{"result": ..., "success": true}`` and the bare binding shape;
 ``response`` as a string, object, number, ``""``, ``null`` or absent; ``tool_calls`` flat or
 OpenAI-shaped with arguments as an object or JSON text; the OpenAI ``choices`` shape; usage
-with extra keys (``neurons`` is a float and no token count). A tool call the model wrote as
-text is salvaged when it names a declared tool. Anything else raises
+with extra keys (``neurons`` is a float and no token count; kept in ``Usage.extra``). A tool
+call the model wrote as text is salvaged when it names a declared tool. Anything else raises
 :class:`~cf_mistral.ResponseParseError` naming what was found.
 """
 
@@ -17,6 +17,7 @@ from typing import Any
 
 from cf_mistral._errors import ResponseParseError
 from cf_mistral._forced import read_forced_call
+from cf_mistral._pricing import ModelPrice
 from cf_mistral._request import PreparedCall
 from cf_mistral._status import error_from_payload
 from cf_mistral._stop import truncate_at_stop
@@ -52,23 +53,34 @@ def response_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+_COUNTERS = frozenset({"prompt_tokens", "completion_tokens", "total_tokens"})
+
+
+def _count(value: Any) -> int:
+    """A token count, or 0 for anything that is not a finite, non-negative number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return 0
+    # json.loads reads Infinity and NaN: a counter that is not a finite count is no count.
+    if (isinstance(value, float) and not math.isfinite(value)) or value < 0:
+        return 0
+    return int(value)
+
+
 def parse_usage(value: Any) -> Usage | None:
-    """The three token counters of a ``usage`` object; unknown keys are ignored."""
+    """A ``usage`` object: the three counters, the cached part of the prompt, and the rest.
+
+    ``prompt_tokens_details.cached_tokens`` (WIRE-FORMAT §3.6) becomes ``cached_tokens``,
+    at most ``prompt_tokens`` (it is a part of them); a missing, null or non-numeric value
+    counts as 0. Every other key is kept, as sent, in ``extra``.
+    """
     if not isinstance(value, Mapping):
         return None
-
-    def count(key: str) -> int:
-        number = value.get(key)
-        if isinstance(number, bool) or not isinstance(number, (int, float)):
-            return 0
-        # json.loads reads Infinity and NaN: a counter that is not a finite count is no count.
-        if (isinstance(number, float) and not math.isfinite(number)) or number < 0:
-            return 0
-        return int(number)
-
-    prompt, completion = count("prompt_tokens"), count("completion_tokens")
-    total = count("total_tokens") or prompt + completion
-    return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=total)
+    prompt, completion = _count(value.get("prompt_tokens")), _count(value.get("completion_tokens"))
+    total = _count(value.get("total_tokens")) or prompt + completion
+    details = value.get("prompt_tokens_details")
+    cached = _count(details.get("cached_tokens")) if isinstance(details, Mapping) else 0
+    extra = {key: item for key, item in value.items() if key not in _COUNTERS}
+    return Usage(prompt, completion, total, min(cached, prompt), extra)
 
 
 def finish_reason_for(
@@ -94,7 +106,14 @@ def finish_reason_for(
     return "stop"
 
 
-def parse_reply(body: Any, call: PreparedCall, *, model: str, request_id: str | None) -> ChatResult:
+def parse_reply(
+    body: Any,
+    call: PreparedCall,
+    *,
+    model: str,
+    request_id: str | None,
+    price: ModelPrice | None = None,
+) -> ChatResult:
     """Read a 200 reply body (already JSON-decoded) into a :class:`ChatResult`."""
     if not isinstance(body, Mapping):
         raise ResponseParseError(
@@ -186,4 +205,5 @@ def parse_reply(body: Any, call: PreparedCall, *, model: str, request_id: str | 
         model=model,
         request_id=request_id,
         raw=body,
+        price=price,
     )

@@ -26,6 +26,7 @@ from typing import Any
 
 from cf_mistral._errors import StreamInterruptedError, WorkersAIError
 from cf_mistral._forced import read_forced_call
+from cf_mistral._pricing import ModelPrice
 from cf_mistral._request import PreparedCall
 from cf_mistral._response import finish_reason_for, parse_usage, response_text
 from cf_mistral._sse import DONE
@@ -80,8 +81,16 @@ class _PartialCall:
 class StreamAccumulator:
     """Turns one stream's payloads into events; see the module docstring for the rules."""
 
-    def __init__(self, call: PreparedCall, *, model: str, snapshots: bool = False) -> None:
+    def __init__(
+        self,
+        call: PreparedCall,
+        *,
+        model: str,
+        snapshots: bool = False,
+        price: ModelPrice | None = None,
+    ) -> None:
         self._call = call
+        self._price = price
         self._snapshots = snapshots
         self._model = model
         self._stop = StopFilter(call.stop)
@@ -323,12 +332,7 @@ class StreamAccumulator:
             )
         usage = parse_usage(event.get("usage"))
         if usage is not None:
-            previous = self._summed_usage or Usage()
-            self._summed_usage = Usage(
-                previous.prompt_tokens + usage.prompt_tokens,
-                previous.completion_tokens + usage.completion_tokens,
-                previous.total_tokens + usage.total_tokens,
-            )
+            self._summed_usage = usage if self._summed_usage is None else self._summed_usage + usage
         if not choices or not isinstance(choices[0], Mapping):
             return
         choice = choices[0]
@@ -369,6 +373,7 @@ class StreamAccumulator:
             model=self._model,
             request_id=request_id,
             raw=self._last_event,
+            price=self._price,
         )
 
     def _interrupted(self, message: str, **kwargs: Any) -> WorkersAIError:

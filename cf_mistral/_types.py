@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from cf_mistral._pricing import ModelPrice
 
 __all__ = [
     "AssistantMessage",
@@ -135,20 +138,81 @@ class ChatRequest:
     params: Mapping[str, Any] = field(default_factory=dict)
     stop: Sequence[str] = ()
     inline_remote_images: bool | None = None
+    # Sent as the x-session-affinity header (never in the body); None: the client's default.
+    session_affinity: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Usage:
+    """Token counts of one reply.
+
+    ``cached_tokens`` is the part of ``prompt_tokens`` served from the prompt cache
+    (``prompt_tokens_details.cached_tokens``; see ``session_affinity``). ``extra`` holds the
+    other keys of the reply's ``usage`` object as Workers AI sent them (``neurons``,
+    ``prompt_tokens_details``, ...), so nothing it reports is lost; it takes no part in
+    comparing two usages, which compare by their counts.
+    """
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
+    cached_tokens: int = 0
+    extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    def __add__(self, other: Usage) -> Usage:
+        """Two replies' usage together (numbers in ``extra`` are added, the rest taken last)."""
+        if not isinstance(other, Usage):
+            return NotImplemented
+        extra = dict(self.extra)
+        for key, value in other.extra.items():
+            before = extra.get(key)
+            numbers = (int, float)
+            if (
+                isinstance(before, numbers)
+                and isinstance(value, numbers)
+                and not isinstance(before, bool)
+                and not isinstance(value, bool)
+            ):
+                extra[key] = before + value
+            else:
+                extra[key] = value
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+            self.total_tokens + other.total_tokens,
+            self.cached_tokens + other.cached_tokens,
+            extra,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The usage as Workers AI reports it: the counters, then every other key.
+
+        ``prompt_tokens_details.cached_tokens`` is this usage's ``cached_tokens`` whenever
+        the server reported the details or some tokens were cached.
+        """
+        reported: dict[str, Any] = {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+            **self.extra,
+        }
+        details = self.extra.get("prompt_tokens_details")
+        if self.cached_tokens or isinstance(details, Mapping):
+            known = details if isinstance(details, Mapping) else {}
+            reported["prompt_tokens_details"] = {**known, "cached_tokens": self.cached_tokens}
+        return reported
 
     @property
     def cost_usd(self) -> float:
-        """Estimated cost at the published price ($0.35 / $0.56 per million tokens)."""
-        from cf_mistral._pricing import estimate_cost_usd
+        """Estimated cost at the published price of Mistral Small 3.1 ($0.35 / $0.56 per M).
 
-        return estimate_cost_usd(self.prompt_tokens, self.completion_tokens)
+        Cached tokens are discounted only where a cached-input price is published (none is
+        for this model). :attr:`ChatResult.cost_usd` uses the client's ``pricing`` instead.
+        """
+        from cf_mistral._pricing import DEFAULT_PRICING
+        from cf_mistral._schema import DEFAULT_MODEL
+
+        return DEFAULT_PRICING[DEFAULT_MODEL].cost_usd(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +222,8 @@ class ChatResult:
     ``text`` is the answer text (for ``response_schema`` calls, the JSON text).
     ``finish_reason`` is ``"tool_calls"`` when the model called tools, ``"length"`` when the
     reply used all of ``max_tokens``, else ``"stop"``. ``raw`` is the decoded reply body
-    (for streams, the terminal usage event).
+    (for streams, the terminal usage event). ``price`` is the client's price for ``model``
+    (its ``pricing`` table), ``None`` for a model it has no price for.
     """
 
     text: str = ""
@@ -169,6 +234,14 @@ class ChatResult:
     model: str = ""
     request_id: str | None = None
     raw: Mapping[str, Any] | None = None
+    price: ModelPrice | None = None
+
+    @property
+    def cost_usd(self) -> float | None:
+        """Estimated cost of this reply at ``price``; ``None`` without usage or price."""
+        if self.usage is None or self.price is None:
+            return None
+        return self.price.cost_usd(self.usage)
 
 
 @dataclass(frozen=True, slots=True)

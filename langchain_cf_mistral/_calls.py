@@ -33,11 +33,7 @@ class CallPlan:
 def add_usage(first: cf.Usage | None, second: cf.Usage | None) -> cf.Usage | None:
     if first is None or second is None:
         return second or first
-    return cf.Usage(
-        prompt_tokens=first.prompt_tokens + second.prompt_tokens,
-        completion_tokens=first.completion_tokens + second.completion_tokens,
-        total_tokens=first.total_tokens + second.total_tokens,
-    )
+    return first + second
 
 
 def with_usage(event: cf.StreamEvent, earlier: cf.Usage | None) -> cf.StreamEvent:

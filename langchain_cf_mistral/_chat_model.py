@@ -26,7 +26,8 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.tools import BaseTool
 from langchain_core.utils import from_env, secret_from_env
 from langchain_core.utils.function_calling import convert_to_openai_tool
-from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, model_validator
+from pydantic import AliasChoices, ConfigDict, Field, PrivateAttr, SecretStr, model_validator
+from pydantic.fields import FieldInfo
 from typing_extensions import Self
 
 import cf_mistral as cf
@@ -72,8 +73,32 @@ _SAMPLING_FIELDS = cf.SAMPLING_PARAMETERS
 _MODEL_KWARG_KEYS = frozenset(cf.SAMPLING_PARAMETERS)
 # Per-call keyword arguments the adapter understands (besides sampling parameters).
 _CALL_KWARGS = frozenset(
-    {"tools", "tool_choice", "response_format", "parallel_tool_calls", "model", "stop"}
+    {
+        "tools",
+        "tool_choice",
+        "response_format",
+        "parallel_tool_calls",
+        "model",
+        "stop",
+        "session_affinity",
+    }
 )
+# langchain-cloudflare's ChatCloudflareWorkersAI arguments that are not ours by any name: what
+# to pass instead (its other names are aliases here; docs/langchain.md maps them all).
+_LANGCHAIN_CLOUDFLARE_HINTS = {
+    "session_id": "session_affinity (the same x-session-affinity header)",
+    "request_timeout": "timeout (seconds, a mapping or cf_mistral.Timeouts)",
+    "aig_request_timeout": "gateway=cf_mistral.AIGateway(gateway_id=..., request_timeout_ms=...)",
+    "aig_max_attempts": "gateway=cf_mistral.AIGateway(gateway_id=..., max_attempts=...)",
+    "aig_retry_delay": "gateway=cf_mistral.AIGateway(gateway_id=..., retry_delay_ms=...)",
+    "aig_backoff": "gateway=cf_mistral.AIGateway(gateway_id=..., backoff=...)",
+    "client": "http_client (an httpx.Client)",
+    "async_client": "http_async_client (an httpx.AsyncClient)",
+    "endpoint_format": "nothing: the native /ai/run route is the one used",
+    "n": "nothing: Workers AI returns one reply per call",
+    "default_query": "nothing: the route reads no query parameters",
+    "binding": "nothing: this package calls the REST API, not a Worker binding",
+}
 
 
 class ChatCloudflareMistral(BaseChatModel):
@@ -102,10 +127,19 @@ class ChatCloudflareMistral(BaseChatModel):
         model_kwargs: other keys of the model's input schema; unknown keys are refused.
 
     Key init args — client params:
-        account_id: Cloudflare account id (env ``CLOUDFLARE_ACCOUNT_ID`` / ``CF_ACCOUNT_ID``).
-        api_token (alias ``api_key``): API token (env ``CLOUDFLARE_API_TOKEN`` and aliases).
-        base_url: API base URL (default ``https://api.cloudflare.com/client/v4``).
-        gateway: an AI Gateway id or :class:`cf_mistral.AIGateway`.
+        account_id (alias ``cloudflare_account_id``): Cloudflare account id (env
+            ``CLOUDFLARE_ACCOUNT_ID`` / ``CF_ACCOUNT_ID``).
+        api_token (aliases ``api_key``, ``cloudflare_api_token``): API token (env
+            ``CLOUDFLARE_API_TOKEN`` and aliases).
+        base_url (alias ``cloudflare_api_base``): API base URL (default
+            ``https://api.cloudflare.com/client/v4``).
+        gateway (aliases ``ai_gateway``, ``cloudflare_ai_gateway``): an AI Gateway id or
+            :class:`cf_mistral.AIGateway`.
+        session_affinity: a key sent as the ``x-session-affinity`` header, so the calls of one
+            conversation reach the replica holding its prompt cache; also per call
+            (``invoke(..., session_affinity=thread_id)``).
+        pricing: ``{model id: cf_mistral.ModelPrice}`` overriding the prices behind
+            ``response_metadata["cost_usd"]``.
         timeout: seconds, or a mapping / :class:`cf_mistral.Timeouts`; finite by default.
         max_retries: retries of 408/429/5xx and connection errors (default 2).
         http_client, http_async_client: your own ``httpx`` clients (proxies, transports).
@@ -173,27 +207,41 @@ class ChatCloudflareMistral(BaseChatModel):
     Usage metadata:
         .. code-block:: python
 
-            reply = model.invoke("Hello")
+            reply = model.invoke("Hello", session_affinity="conversation-1")
             print(reply.usage_metadata)  # {'input_tokens': ..., 'output_tokens': ..., ...}
+            # input_token_details.cache_read: prompt tokens served from the prompt cache
             print(reply.response_metadata["cost_usd"])  # estimated, at $0.35 / $0.56 per M
 
     Response metadata:
         ``model_name``, ``model_provider`` (``"cloudflare"``), ``finish_reason``
-        (``"stop"``, ``"length"`` or ``"tool_calls"``), ``request_id`` and ``cost_usd``.
+        (``"stop"``, ``"length"`` or ``"tool_calls"``), ``request_id``, ``cost_usd`` and
+        ``token_usage`` (the usage as reported, ``neurons`` included).
     """
 
     model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True)
 
     model: str = Field(default=cf.DEFAULT_MODEL, alias="model_name")
+    # The cloudflare_* and ai_gateway names are langchain-cloudflare's, so that code written
+    # for ChatCloudflareWorkersAI constructs this model unchanged.
     account_id: str | None = Field(
-        default_factory=from_env(list(ACCOUNT_ID_ENV_VARS), default=None)
+        default_factory=from_env(list(ACCOUNT_ID_ENV_VARS), default=None),
+        validation_alias=AliasChoices("account_id", "cloudflare_account_id"),
     )
     api_token: SecretStr | None = Field(
-        alias="api_key", default_factory=secret_from_env(list(API_TOKEN_ENV_VARS), default=None)
+        alias="api_key",
+        validation_alias=AliasChoices("api_key", "api_token", "cloudflare_api_token"),
+        default_factory=secret_from_env(list(API_TOKEN_ENV_VARS), default=None),
     )
-    base_url: str | None = None
-    gateway: cf.AIGateway | str | None = None
+    base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("base_url", "cloudflare_api_base")
+    )
+    gateway: cf.AIGateway | str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("gateway", "ai_gateway", "cloudflare_ai_gateway"),
+    )
     default_headers: dict[str, str] | None = None
+    session_affinity: str | None = None
+    pricing: dict[str, cf.ModelPrice] | None = None
 
     temperature: float | None = None
     max_tokens: int | None = None
@@ -226,14 +274,24 @@ class ChatCloudflareMistral(BaseChatModel):
         if not isinstance(values, dict):
             return values
         known = set(cls.model_fields) | {
-            field.alias for field in cls.model_fields.values() if field.alias
+            alias for field in cls.model_fields.values() for alias in _aliases(field)
         }
         unknown = sorted(key for key in values if key not in known)
         if unknown:
             hint = [key for key in unknown if key in _MODEL_KWARG_KEYS]
+            renamed = [
+                f"{key} -> {_LANGCHAIN_CLOUDFLARE_HINTS[key]}"
+                for key in unknown
+                if key in _LANGCHAIN_CLOUDFLARE_HINTS
+            ]
             raise ValueError(
                 f"ChatCloudflareMistral got unknown argument(s) {unknown}."
                 + (f" Pass {hint} in model_kwargs." if hint else "")
+                + (
+                    f" langchain-cloudflare's arguments map so: {'; '.join(renamed)}."
+                    if renamed
+                    else ""
+                )
                 + " Nothing unknown is ever sent to Workers AI."
             )
         return values
@@ -436,7 +494,7 @@ class ChatCloudflareMistral(BaseChatModel):
             raise cf.InvalidRequestError(
                 f"Unexpected call argument(s) {unknown}: pass sampling parameters by name "
                 f"({', '.join(sorted(_MODEL_KWARG_KEYS))}), or model, tools, tool_choice, "
-                "response_format, stop."
+                "response_format, stop, session_affinity."
             )
         params = self._sampling_params()
         params.update({k: v for k, v in kwargs.items() if k in _MODEL_KWARG_KEYS})
@@ -451,6 +509,7 @@ class ChatCloudflareMistral(BaseChatModel):
             params=params,
             stop=tuple(stop_sequences or ()),
             inline_remote_images=self.inline_remote_images,
+            session_affinity=kwargs.get("session_affinity"),
         )
         uses_tools = bool(tools) and tool_choice != "none"
         then = None
@@ -759,6 +818,17 @@ class ChatCloudflareMistral(BaseChatModel):
                         yield chunk
         finally:
             await events.aclose()  # closes the HTTP response when the caller stops early
+
+
+def _aliases(field: FieldInfo) -> list[str]:
+    """Every name a field is accepted by: its alias and its validation aliases."""
+    names = [field.alias] if field.alias else []
+    choices = field.validation_alias
+    if isinstance(choices, AliasChoices):
+        names.extend(choice for choice in choices.choices if isinstance(choice, str))
+    elif isinstance(choices, str):
+        names.append(choices)
+    return names
 
 
 def _replace(value: Any, **changes: Any) -> Any:

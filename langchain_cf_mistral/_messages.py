@@ -289,17 +289,25 @@ def response_format_to_schema(response_format: Any) -> dict[str, Any] | None:
 
 
 def usage_metadata(usage: cf.Usage) -> UsageMetadata:
-    counts = {
+    """LangChain's usage; ``input_token_details.cache_read`` is the cached part of the prompt.
+
+    The detail is given whenever Workers AI reported it (``prompt_tokens_details``, even as
+    0), as langchain-openai does, so a cache miss reads as 0 and not as "unknown".
+    """
+    counts: dict[str, Any] = {
         "input_tokens": usage.prompt_tokens,
         "output_tokens": usage.completion_tokens,
         "total_tokens": usage.total_tokens,
     }
+    if usage.cached_tokens or "prompt_tokens_details" in usage.extra:
+        counts["input_token_details"] = {"cache_read": usage.cached_tokens}
     # mypy misreads UsageMetadata's NotRequired detail keys as required.
     return cast("UsageMetadata", counts)
 
 
 def response_metadata(result: cf.ChatResult) -> dict[str, Any]:
-    """``model_name``, ``model_provider``, ``finish_reason``, ``request_id``, ``cost_usd``."""
+    """``model_name``, ``model_provider``, ``finish_reason``, ``request_id``, ``cost_usd``,
+    ``token_usage``."""
     metadata: dict[str, Any] = {
         "model_name": result.model,
         "model_provider": MODEL_PROVIDER,
@@ -308,7 +316,10 @@ def response_metadata(result: cf.ChatResult) -> dict[str, Any]:
     if result.request_id:
         metadata["request_id"] = result.request_id
     if result.usage is not None:
-        metadata["cost_usd"] = result.usage.cost_usd
+        cost = result.cost_usd
+        if cost is not None:
+            metadata["cost_usd"] = cost
+        metadata["token_usage"] = result.usage.to_dict()
     return metadata
 
 

@@ -44,6 +44,7 @@ from cf_mistral import (
     AIGateway,
     ChatRequest,
     ClientConfig,
+    ModelPrice,
     Timeouts,
     check_parameters,
 )
@@ -79,7 +80,7 @@ _PARAMETER_KEYS = frozenset(SAMPLING_PARAMETERS)
 _Objects = Generator["Model | list[Model] | FlexibleModel | list[FlexibleModel]", None, None]
 _AsyncObjects = AsyncGenerator["Model | list[Model] | FlexibleModel | list[FlexibleModel]", None]
 # Per-call keyword arguments that are not sampling parameters.
-_REQUEST_KEYS = ("tools", "tool_choice", "response_schema", "stop")
+_REQUEST_KEYS = ("tools", "tool_choice", "response_schema", "stop", "session_affinity")
 
 
 class CloudflareMistral(FunctionCallingLLM):
@@ -107,6 +108,10 @@ class CloudflareMistral(FunctionCallingLLM):
     - ``timeout`` (seconds or ``cf_mistral.Timeouts``; finite by default), ``max_retries``
       (default 2), ``default_headers``, ``inline_remote_images`` (download web images and send
       them inline), ``http_client`` / ``async_http_client`` (your own httpx clients).
+    - ``session_affinity``: a key sent as the ``x-session-affinity`` header (also per call,
+      ``chat(messages, session_affinity=...)``), so a conversation's calls reach the replica
+      holding its prompt cache; ``pricing``: ``{model id: cf_mistral.ModelPrice}`` for
+      ``raw["cost_usd"]``.
 
     Instantiate and chat:
 
@@ -160,7 +165,8 @@ class CloudflareMistral(FunctionCallingLLM):
     >>> isinstance(city, City)
     True
 
-    Usage (also in ``additional_kwargs``; ``TokenCountingHandler`` reads it):
+    Usage (also in ``additional_kwargs``; ``TokenCountingHandler`` reads it; with a
+    ``session_affinity`` key it also has ``prompt_tokens_details.cached_tokens``):
 
     >>> sorted(response.additional_kwargs)
     ['completion_tokens', 'prompt_tokens', 'total_tokens']
@@ -217,6 +223,16 @@ class CloudflareMistral(FunctionCallingLLM):
     )
     inline_remote_images: bool = Field(
         default=False, description="Download http(s) image URLs and send them inline."
+    )
+    session_affinity: str | None = Field(
+        default=None,
+        description="Sent as the x-session-affinity header: calls with the same key reach the "
+        "replica that holds their prompt cache. Also per call: chat(..., session_affinity=...).",
+    )
+    pricing: dict[str, ModelPrice] | None = Field(
+        default=None,
+        description="{model id: cf_mistral.ModelPrice} overriding the prices behind "
+        "raw['cost_usd'].",
     )
 
     _config: ClientConfig = PrivateAttr()
@@ -337,12 +353,14 @@ class CloudflareMistral(FunctionCallingLLM):
         tool_choice = options.pop("tool_choice", None)
         response_schema = options.pop("response_schema", None)
         stop = options.pop("stop", None) or ()
+        session_affinity = options.pop("session_affinity", None)
         common: dict[str, Any] = {
             "tools": tools,
             "tool_choice": None if tool_choice is None else tool_choice_for(tool_choice, False),
             "response_schema": response_schema,
             "params": self._params(options),
             "stop": (stop,) if isinstance(stop, str) else tuple(stop),
+            "session_affinity": session_affinity,
         }
         if messages is None:
             return ChatRequest(prompt=prompt, raw=True, **common)

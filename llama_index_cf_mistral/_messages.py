@@ -280,14 +280,9 @@ def tool_choice_for(tool_choice: Any, tool_required: bool) -> str:
 # -- outbound -----------------------------------------------------------------------------
 
 
-def usage_dict(usage: Usage | None) -> dict[str, int]:
-    if usage is None:
-        return {}
-    return {
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "total_tokens": usage.total_tokens,
-    }
+def usage_dict(usage: Usage | None) -> dict[str, Any]:
+    """The usage as reported: counters, ``prompt_tokens_details.cached_tokens``, ``neurons``..."""
+    return {} if usage is None else usage.to_dict()
 
 
 def tool_calls_wire(calls: Sequence[tuple[str, str, str]]) -> list[dict[str, Any]]:

@@ -28,7 +28,12 @@ __all__ = ["ChatStream", "chat_response", "completion_response"]
 
 
 def _response_extras(result: ChatResult) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``raw`` (the reply body, with ``usage`` at the top) and ``additional_kwargs``."""
+    """``raw`` (the reply body, with ``usage`` at the top) and ``additional_kwargs``.
+
+    ``usage`` is everything Workers AI reported (the cached part of the prompt as
+    ``prompt_tokens_details.cached_tokens``, ``neurons``); ``cost_usd`` is priced at the LLM's
+    ``pricing``.
+    """
     usage = usage_dict(result.usage)
     raw: dict[str, Any] = dict(result.raw or {})
     # TokenCountingHandler reads raw["usage"]; the native envelope nests it under "result".
@@ -36,6 +41,7 @@ def _response_extras(result: ChatResult) -> tuple[dict[str, Any], dict[str, Any]
     raw["finish_reason"] = result.finish_reason
     raw["model"] = result.model
     raw["request_id"] = result.request_id
+    raw["cost_usd"] = result.cost_usd
     return raw, dict(usage)
 
 

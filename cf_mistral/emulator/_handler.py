@@ -15,7 +15,7 @@ from urllib.parse import unquote
 
 from . import _openai
 from ._faults import Fault, FaultKind, error_body, fault_response
-from ._model import Reply, generate_reply, message_text
+from ._model import Reply, generate_reply, message_text, prompt_text
 from ._state import State
 from ._types import EmulatorConfig, RecordedRequest, ScriptedReply
 from ._validate import bad_input, declared_keys, input_schema, validate
@@ -27,6 +27,8 @@ _OPENAI_RE = re.compile(r"^/client/v4/accounts/([^/]+)/ai/v1/chat/completions$")
 _GATEWAY_RE = re.compile(r"^/v1/([^/]+)/([^/]+)/workers-ai/(.+)$")
 _ID9_RE = re.compile(r"^[A-Za-z0-9]{9}$")
 _PAD_ALPHABET = string.ascii_lowercase + string.digits
+# Calls with the same key reach one replica and share its prompt cache (WIRE-FORMAT §3.6).
+_SESSION_AFFINITY_HEADER = "x-session-affinity"
 
 
 @dataclass
@@ -545,6 +547,10 @@ def _plan(
         if not isinstance(max_tokens, int) or isinstance(max_tokens, bool):
             max_tokens = cfg.default_max_tokens
         reply = generate_reply(body, script=script, guided=guided, max_tokens=max_tokens)
+        affinity = rec.headers.get(_SESSION_AFFINITY_HEADER)
+        if affinity is not None and (script is None or script.usage is None):
+            cached = state.prompt_cache.cached_tokens(affinity, prompt_text(body))
+            _report_cached_tokens(reply, cached)
         if reply.fault is not None:
             rec.fault = reply.fault.kind.value
             if not reply.fault.is_stream_fault:
@@ -555,6 +561,13 @@ def _plan(
         return plan
     except _Reject as rej:
         return Plan(status=rej.status, body=error_body(rej.code, rej.message, variant=rej.variant))
+
+
+def _report_cached_tokens(reply: Reply, cached: int) -> None:
+    """``prompt_tokens_details.cached_tokens``, as Workers AI reports it (cloudflare/ai#509)."""
+    if "prompt_tokens" in reply.usage:
+        cached = min(cached, reply.usage["prompt_tokens"])
+        reply.usage["prompt_tokens_details"] = {"cached_tokens": cached}
 
 
 def _shape(reply: Reply, cfg: EmulatorConfig, api: str, model: str, *, stream: bool) -> Plan:

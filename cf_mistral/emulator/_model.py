@@ -474,9 +474,18 @@ def conversation(body: dict[str, Any]) -> list[dict[str, Any]]:
     return []
 
 
+def prompt_text(body: dict[str, Any]) -> str:
+    """The text the prompt is counted from: every message's text, one per line."""
+    return "\n".join(message_text(m.get("content")) for m in conversation(body))
+
+
 def prompt_tokens(body: dict[str, Any]) -> int:
-    texts = [message_text(m.get("content")) for m in conversation(body)]
-    return count_tokens("\n".join(texts))
+    return count_tokens(prompt_text(body))
+
+
+def token_list(text: str) -> list[str]:
+    """The tokens :func:`count_tokens` counts, in order."""
+    return _TOKEN_RE.findall(text)
 
 
 def _heuristic_text(messages: list[dict[str, Any]]) -> str:

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ._faults import Fault, FaultKind
+from ._prompt_cache import PromptCache
 from ._types import EmulatorConfig, RecordedRequest, ScriptedReply
 
 __all__ = ["DEFAULT_RATE_KINDS", "State"]
@@ -31,6 +32,7 @@ class State:
         self._rng = random.Random(0)
         self._requests: list[RecordedRequest] = []
         self.connections_opened = 0
+        self.prompt_cache = PromptCache()  # bounded on its own, apart from the request log
 
     # -- configuration ---------------------------------------------------------------
     def configure(self, **changes: Any) -> EmulatorConfig:
@@ -113,3 +115,4 @@ class State:
             self._requests.clear()
             self.connections_opened = 0
             self.config = self.initial_config
+        self.prompt_cache.clear()

@@ -55,6 +55,7 @@ def test_every_recording_is_covered_here() -> None:
         "docs-example-batch-queued-rest.json",
         "docs-example-batch-result-rest.json",
         "binding-error-body-internalCode-mock.json",
+        "observed-binding-usage-cached-tokens-issue-509.json",
     }
     on_disk = {p.name for p in RECORDINGS.iterdir() if p.name != "SOURCES.md"}
     assert on_disk == covered
@@ -71,6 +72,18 @@ async def test_docs_run_response_is_read(emulator: Emulator, driver: Driver) -> 
     assert result.usage is None
     assert result.finish_reason == "stop"
     assert result.raw == recording
+
+
+async def test_observed_cached_tokens_are_read_and_priced(
+    emulator: Emulator, driver: Driver
+) -> None:
+    recording = load("observed-binding-usage-cached-tokens-issue-509.json")
+    emulator.script(raw_body=json.dumps(recording))
+    result = await driver.chat(HELLO)
+    assert result.usage == Usage(6377, 349, 6726, cached_tokens=2861)
+    assert result.usage.extra == {"prompt_tokens_details": {"cached_tokens": 2861}}
+    # No cached price is published for this model: the cached part costs as input.
+    assert result.cost_usd == pytest.approx((6377 * 0.35 + 349 * 0.56) / 1e6)
 
 
 @pytest.mark.parametrize("schema", [None, {}])

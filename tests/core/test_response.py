@@ -6,11 +6,15 @@ import json
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from cf_mistral import (
+    DEFAULT_MODEL,
+    DEFAULT_PRICING,
     ChatRequest,
     ChatResult,
     InvalidToolCall,
+    ModelPrice,
     QuotaExceededError,
     RateLimitError,
     ResponseParseError,
@@ -18,6 +22,7 @@ from cf_mistral import (
     ToolDefinition,
     Usage,
     UserMessage,
+    estimate_cost_usd,
 )
 from cf_mistral._request import prepare_call
 from cf_mistral._response import parse_reply, parse_usage
@@ -256,7 +261,7 @@ def test_empty_choices_is_an_empty_reply() -> None:
     assert result.usage == Usage(1, 0, 1)
 
 
-def test_usage_extra_keys_and_float_neurons_are_ignored() -> None:
+def test_usage_reads_cached_tokens_and_keeps_extra_keys_such_as_float_neurons() -> None:
     usage = {
         "prompt_tokens": 39,
         "completion_tokens": 1,
@@ -264,7 +269,46 @@ def test_usage_extra_keys_and_float_neurons_are_ignored() -> None:
         "neurons": 0.204805,
         "prompt_tokens_details": {"cached_tokens": 32},
     }
-    assert parse(envelope({"response": "x", "usage": usage})).usage == Usage(39, 1, 40)
+    parsed = parse(envelope({"response": "x", "usage": usage})).usage
+    assert parsed == Usage(39, 1, 40, cached_tokens=32)
+    assert parsed is not None
+    assert parsed.extra == {"neurons": 0.204805, "prompt_tokens_details": {"cached_tokens": 32}}
+
+
+@pytest.mark.parametrize(
+    ("details", "cached"),
+    [
+        ({"cached_tokens": 7}, 7),
+        ({"cached_tokens": 7.0}, 7),
+        ({"cached_tokens": None}, 0),
+        ({"cached_tokens": "7"}, 0),
+        ({"cached_tokens": True}, 0),
+        ({"cached_tokens": -3}, 0),
+        ({"cached_tokens": float("nan")}, 0),
+        ({"cached_tokens": 500}, 10),  # a part of the prompt: never more than prompt_tokens
+        ({}, 0),
+        (None, 0),
+        ([7], 0),
+        ("7", 0),
+    ],
+)
+def test_cached_tokens_are_read_defensively(details: Any, cached: int) -> None:
+    usage = {"prompt_tokens": 10, "completion_tokens": 2, "prompt_tokens_details": details}
+    parsed = parse_usage(usage)
+    assert parsed is not None
+    assert (parsed.prompt_tokens, parsed.cached_tokens) == (10, cached)
+
+
+def test_usages_add_up_with_their_cached_tokens_and_numeric_extras() -> None:
+    first = parse_usage({"prompt_tokens": 5, "neurons": 0.5, "prompt_tokens_details": {}})
+    second = parse_usage(
+        {"prompt_tokens": 7, "neurons": 0.25, "prompt_tokens_details": {"cached_tokens": 3}}
+    )
+    assert first is not None
+    assert second is not None
+    total = first + second
+    assert total == Usage(12, 0, 12, cached_tokens=3)
+    assert total.extra == {"neurons": 0.75, "prompt_tokens_details": {"cached_tokens": 3}}
 
 
 @pytest.mark.parametrize(
@@ -284,6 +328,29 @@ def test_usage_counts_are_read_defensively(usage: Any, expected: Usage | None) -
 
 def test_usage_cost_uses_the_published_prices() -> None:
     assert Usage(1_000_000, 1_000_000, 2_000_000).cost_usd == pytest.approx(0.35 + 0.56)
+
+
+def test_cached_input_costs_full_price_when_no_cached_price_is_published() -> None:
+    # None is published for mistral-small-3.1: an estimate never below the bill.
+    assert DEFAULT_PRICING[DEFAULT_MODEL].cached_input_usd_per_million is None
+    cached = Usage(1_000_000, 0, 1_000_000, cached_tokens=600_000)
+    assert cached.cost_usd == pytest.approx(0.35)
+    assert estimate_cost_usd(1_000_000, 0, cached_tokens=600_000) == pytest.approx(0.35)
+
+
+def test_cached_input_costs_the_cached_price_where_one_is_known() -> None:
+    price = ModelPrice(
+        input_usd_per_million=1.0, output_usd_per_million=4.0, cached_input_usd_per_million=0.1
+    )
+    usage = Usage(1_000_000, 500_000, 1_500_000, cached_tokens=600_000)
+    assert price.cost_usd(usage) == pytest.approx(0.4 * 1.0 + 0.6 * 0.1 + 0.5 * 4.0)
+
+
+def test_a_price_cannot_be_negative_or_misnamed() -> None:
+    with pytest.raises(ValidationError, match="greater than or equal to 0"):
+        ModelPrice(input_usd_per_million=-1, output_usd_per_million=1)
+    with pytest.raises(ValidationError, match="cached_input"):
+        ModelPrice(input_usd_per_million=1, output_usd_per_million=1, cached_input=0.1)  # type: ignore[call-arg]
 
 
 @pytest.mark.parametrize(

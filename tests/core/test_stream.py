@@ -260,6 +260,32 @@ def test_usage_per_chunk_is_summed_only_without_a_terminal_event() -> None:
     assert usage_events(events) == [UsageEvent(Usage(0, 2, 2))]
 
 
+def test_summed_per_chunk_usage_keeps_cached_tokens_and_neurons() -> None:
+    step = {
+        "prompt_tokens": 4,
+        "completion_tokens": 1,
+        "neurons": 0.25,
+        "prompt_tokens_details": {"cached_tokens": 3},
+    }
+    events = run(
+        [chunk({"content": "a"}, usage=step), chunk({"content": "b"}, usage=step), "[DONE]"]
+    )
+    (event,) = usage_events(events)
+    assert event.usage == Usage(8, 2, 10, cached_tokens=6)
+    assert event.usage.extra["neurons"] == 0.5
+
+
+def test_terminal_usage_carries_the_cached_part_of_the_prompt() -> None:
+    usage = {"prompt_tokens": 6377, "completion_tokens": 349, "total_tokens": 6726}
+    terminal = {
+        "response": "",
+        "usage": {**usage, "prompt_tokens_details": {"cached_tokens": 2861}},
+    }
+    events = run([{"response": "a"}, terminal, "[DONE]"])
+    assert usage_events(events) == [UsageEvent(Usage(6377, 349, 6726, cached_tokens=2861))]
+    assert end_of(events).result.usage == Usage(6377, 349, 6726, cached_tokens=2861)
+
+
 def test_no_usage_event_when_the_server_sends_none() -> None:
     events = run([{"response": "a"}, "[DONE]"])
     assert usage_events(events) == []

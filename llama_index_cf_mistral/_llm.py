@@ -33,7 +33,7 @@ from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import ToolSelection
 from llama_index.core.prompts import PromptTemplate
 from llama_index.core.types import PydanticProgramMode
-from pydantic import BaseModel, Field, PrivateAttr, SecretStr, field_serializer
+from pydantic import Field, PrivateAttr, SecretStr, field_serializer
 
 import cf_mistral
 from cf_mistral import (
@@ -289,12 +289,15 @@ class CloudflareMistral(FunctionCallingLLM):
             await client.aclose()
 
     def __getstate__(self) -> dict[str, Any]:
-        # Clients hold sockets, locks and an event loop; unpickling re-runs __init__ (see
-        # BaseComponent.__setstate__), which rebuilds the configuration, and clients are lazy.
-        state = BaseModel.__getstate__(self)
-        state["__pydantic_private__"] = None
-        state["__dict__"] = {k: v for k, v in state["__dict__"].items() if k != "callback_manager"}
-        return state
+        # Clients hold sockets, locks and an event loop, and callback handlers are the
+        # caller's: a copy keeps the fields only, and __setstate__ rebuilds it through
+        # __init__, which makes the configuration again; clients are opened lazily.
+        fields = {name: getattr(self, name) for name in type(self).model_fields}
+        fields.pop("callback_manager", None)
+        return {"fields": fields}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        type(self).__init__(self, **state["fields"])
 
     # -- requests ---------------------------------------------------------------------------
 

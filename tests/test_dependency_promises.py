@@ -32,7 +32,7 @@ PACKAGES = ("cf_mistral", "langchain_cf_mistral", "llama_index_cf_mistral", "lla
 COMPAT = ROOT / "cf_mistral" / "_compat.py"
 DEPENDENCIES = ("langchain_core", "llama_index", "httpx", "httpcore", "pydantic")
 # Private methods of LlamaIndex's LLM base class that its own integrations are meant to use.
-ALLOWED = frozenset({"_extend_messages", "_get_system_prompt"})
+ALLOWED = frozenset({"_extend_messages", "_extend_prompt"})
 # BaseChatModel's private machinery that a chat model must not call (its hooks are fine).
 BASE_CHAT_MODEL_PRIVATE = (
     "_convert_input",

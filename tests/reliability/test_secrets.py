@@ -96,7 +96,6 @@ def test_no_representation_of_any_object_shows_a_token(secured: Emulator) -> Non
         if name == "ChatCloudflareMistral":
             forms["dumps"] = dumps(model)
             forms["dumpd"] = json.dumps(dumpd(model))
-            forms["invocation params"] = repr(model._get_invocation_params())
             forms["ls params"] = repr(model._get_ls_params())
         if name == "CloudflareMistral":
             forms["metadata"] = repr(model.metadata)

@@ -148,6 +148,15 @@ def merged(chunks: list[AIMessageChunk]) -> AIMessageChunk:
     return total
 
 
+BROKEN_REPLY = "one two three four five six seven"
+
+
+def break_the_stream(emulator: Emulator) -> None:
+    """The next reply's stream breaks off after three events."""
+    emulator.script(text=BROKEN_REPLY)
+    emulator.fault(Fault(FaultKind.truncated_stream, after_events=3))
+
+
 STREAMS = pytest.mark.parametrize("mode", ["stream", "astream"])
 INVOKES = pytest.mark.parametrize("mode", ["invoke", "ainvoke"])
 
@@ -253,13 +262,12 @@ async def test_a_caller_that_stops_early_ends_the_run_with_an_error_callback(
 async def test_an_interrupted_stream_raises_after_the_text_it_got(
     mode: str, emulator: Emulator, recorded: Any
 ) -> None:
-    emulator.script(text="one two three four five six seven")
-    emulator.fault(Fault(FaultKind.truncated_stream, after_events=3))
+    break_the_stream(emulator)
     recorder = Recorder()
     chunks, error = await consume(recorded(recorder), mode)
     assert type(error).__name__ == "CloudflareStreamInterruptedError"
     assert chunks
-    assert "one two three four five six seven".startswith(merged(chunks).text)
+    assert BROKEN_REPLY.startswith(merged(chunks).text)
     assert recorder.kinds()[-1] == "error"
     assert recorder.events[-1][1] is error
 
@@ -439,8 +447,7 @@ async def test_a_streamed_invoke_keeps_stop_sequences_tool_calls_and_content_blo
 async def test_an_interrupted_streamed_invoke_raises_and_reports_the_error(
     mode: str, emulator: Emulator, recorded: Any
 ) -> None:
-    emulator.script(text="one two three four five six seven")
-    emulator.fault(Fault(FaultKind.truncated_stream, after_events=3))
+    break_the_stream(emulator)
     recorder = StreamingRecorder()
     with pytest.raises(Exception, match="stream") as raised:
         await invoke(recorded(recorder), mode)

@@ -161,6 +161,15 @@ STREAMS = pytest.mark.parametrize("mode", ["stream", "astream"])
 INVOKES = pytest.mark.parametrize("mode", ["invoke", "ainvoke"])
 
 
+def test_the_model_leaves_langchain_cores_entry_points_alone() -> None:
+    # Only the documented hooks (_generate, _agenerate, _stream, _astream, ...) are ours.
+    entry_points = ("stream", "astream", "_should_stream", "invoke", "ainvoke")
+    entry_points += ("generate", "agenerate", "batch", "abatch", "astream_events")
+    assert [name for name in entry_points if name in vars(ChatCloudflareMistral)] == []
+    hooks = ("_generate", "_agenerate", "_stream", "_astream")
+    assert all(name in vars(ChatCloudflareMistral) for name in hooks)
+
+
 # -- stream / astream ---------------------------------------------------------------------------
 
 

@@ -58,41 +58,24 @@ logger = logging.getLogger("cf_mistral")
 _HTTPClient = TypeVar("_HTTPClient", httpx.Client, httpx.AsyncClient)
 
 # At most 100 connections; keep 20 idle ones, as httpx does by default. Each pool pass polls
-# every free idle socket, so a larger quota is paid on every request (with 100 kept alive and
-# httpcore's own pass, a burst of 200 concurrent calls spent ~2 s of CPU in that bookkeeping).
+# every free idle socket, so a larger quota is paid on every request, and httpcore's own pass
+# is quadratic in the connections it keeps.
 _LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30)
 
 
 _LoopPools = weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]
 
 
-class _ApiCallsSkipTheJar(httpx.Cookies):
-    """A cookie jar that does not read the replies to API calls.
-
-    API calls are POSTs built without the jar (Workers AI and AI Gateway authenticate by
-    token), so a cookie their replies set was never sent back; httpx still ran each reply
-    through ``http.cookiejar``, rebuilding request and response as ``urllib`` objects: 15-30 µs
-    a call, as much as building the request. Image downloads are GETs through ``client.get``,
-    which sends the jar's cookies, redirects included (a CDN may set one and redirect), so
-    their replies are read as before.
-    """
-
-    def extract_cookies(self, response: httpx.Response) -> None:
-        if response.request.method != "POST":
-            super().extract_cookies(response)
-
-
 def _pooled(client: _HTTPClient) -> _HTTPClient:
-    """An httpx client we built: the linear pool pass (_pool); API replies skip the cookie jar.
+    """An httpx client we built, with the linear pool pass where it applies (_compat).
 
     The client is built as httpx builds it (environment proxies, TLS settings and all): a
     ``transport=`` argument would make httpx ignore ``HTTP(S)_PROXY`` / ``NO_PROXY``. Proxy
-    mounts keep httpcore's own pools. An injected client keeps its own pool and cookies.
+    mounts keep httpcore's own pools. An injected client keeps its own pool.
     """
-    from cf_mistral._pool import install  # imports httpcore, as httpx's transport does
+    from cf_mistral._compat import install_linear_pool  # imports httpcore, as httpx does
 
-    install(getattr(client, "_transport", None))
-    client._cookies = _ApiCallsSkipTheJar()  # httpx's setter would copy it into a plain jar
+    install_linear_pool(client)
     return client
 
 
@@ -213,9 +196,18 @@ def _transport_errors(session: _StreamSession | None = None) -> Iterator[None]:
     except httpx.TransportError as error:
         # `from None` hides the httpx error but Python still keeps it as __context__, and tblib
         # (installed by Dask, which ships worker exceptions to the client) pickles contexts: the
-        # httpx error's Request carries the Authorization header. Drop the request.
-        error._request = None
+        # httpx error's Request carries the Authorization header. Keep only its method and URL.
+        _strip_credentials(error)
         raise _translated(error, session) from None
+
+
+def _strip_credentials(error: httpx.RequestError) -> None:
+    """Swap the error's request for one with the same method and URL, and no headers or body."""
+    try:
+        request = error.request
+    except RuntimeError:  # raised before httpx gave it a request: nothing to strip
+        return
+    error.request = httpx.Request(request.method, request.url.copy_with(username="", password=""))
 
 
 def _translated(error: httpx.TransportError, session: _StreamSession | None) -> WorkersAIError:

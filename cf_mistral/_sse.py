@@ -29,7 +29,7 @@ class SSEDecoder:
 
     Pull-based, as h11 is: a caller that hands each payload on before decoding the next gets
     its first event as soon as its line is complete, however much arrived with it (a
-    loopback read can hold a whole 2,000-event reply). :meth:`feed` is the eager form.
+    loopback read can hold a whole reply). :meth:`feed` is the eager form.
     """
 
     __slots__ = ("_buffer", "_data", "_has_data", "_pending_cr", "_pos", "_seen_cr")

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from json.scanner import make_scanner
 from typing import Any
 
 from cf_mistral._errors import StreamInterruptedError, WorkersAIError
@@ -55,18 +54,6 @@ __all__ = ["StreamAccumulator"]
 _LEAK_PREFIX = "[TOOL_CALLS]"
 # The keys of a plain text event (native route): ``p`` is padding, ``tool_calls`` empty noise.
 _PLAIN_KEYS = frozenset({"response", "p", "tool_calls"})
-# json.loads is three Python calls and two regex matches around this one C call; a payload it
-# reads whole is taken as is, anything else (whitespace around it, a BOM, junk) goes through
-# json.loads, which accepts or rejects it exactly as before.
-_scan = make_scanner(json.JSONDecoder())  # type: ignore[arg-type]  # typeshed: context is a decoder
-
-
-def _loads(payload: str) -> Any:
-    try:
-        value, end = _scan(payload, 0)
-    except StopIteration:
-        return json.loads(payload)
-    return value if end == len(payload) else json.loads(payload)
 
 
 class _PartialCall:
@@ -128,7 +115,7 @@ class StreamAccumulator:
             self.done = True
             return []
         try:
-            event = _loads(payload)
+            event = json.loads(payload)
         except ValueError:
             raise self._interrupted(
                 f"Workers AI sent a malformed stream event: {payload[:120]!r}"

@@ -3,26 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Literal, cast
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_core.callbacks import (
-    AsyncCallbackManager,
     AsyncCallbackManagerForLLMRun,
-    CallbackManager,
     CallbackManagerForLLMRun,
 )
 from langchain_core.language_models import BaseChatModel, LanguageModelInput, ModelProfile
 from langchain_core.language_models.base import LangSmithParams
 from langchain_core.messages import (
     AIMessage,
-    AIMessageChunk,
     BaseMessage,
     MessageLikeRepresentation,
     convert_to_messages,
 )
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult, LLMResult
-from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from langchain_core.utils import from_env, secret_from_env
 from langchain_core.utils.function_calling import convert_to_openai_tool
@@ -32,7 +29,6 @@ from typing_extensions import Self
 
 import cf_mistral as cf
 from cf_mistral._config import ACCOUNT_ID_ENV_VARS, API_TOKEN_ENV_VARS
-from cf_mistral._prevalidated import prevalidated
 
 if TYPE_CHECKING:
     from cf_mistral import AsyncWorkersAIClient, WorkersAIClient
@@ -54,15 +50,6 @@ from langchain_cf_mistral._messages import (
     to_core_messages,
     to_core_tool,
     tool_choice_to_core,
-)
-from langchain_cf_mistral._messages import (
-    new_text_message as _new_text_message,
-)
-from langchain_cf_mistral._streaming import (
-    STREAMED_INVOKES,
-    StreamRun,
-    start_stream,
-    streams_lean,
 )
 
 __all__ = ["ChatCloudflareMistral"]
@@ -552,126 +539,7 @@ class ChatCloudflareMistral(BaseChatModel):
         if client is not None:
             await client.aclose()
 
-    # -- streaming -----------------------------------------------------------------------------
-
-    def stream(
-        self,
-        input: LanguageModelInput,
-        config: RunnableConfig | None = None,
-        *,
-        stop: list[str] | None = None,
-        **kwargs: Any,
-    ) -> Iterator[AIMessageChunk]:
-        """langchain-core's ``stream``, holding the reply as text instead of every chunk.
-
-        See ``langchain_cf_mistral._streaming``: callers and callbacks see what langchain-core's
-        method shows them, in memory proportional to the reply rather than ~200x it.
-        """
-        if not self._streams_lean(kwargs, async_api=False):
-            yield from super().stream(input, config, stop=stop, **kwargs)
-            return
-        start = start_stream(self, input, config, stop, kwargs)
-        manager = CallbackManager.configure(**start.configure)
-        (run_manager,) = manager.on_chat_model_start(**start.on_start)
-        if self.rate_limiter:
-            self.rate_limiter.acquire(blocking=True)
-        run = StreamRun(run_manager.run_id)
-        try:
-            for chunk in self._stream(start.input_messages(), stop=stop, **kwargs):
-                run.prepare(chunk)
-                run_manager.on_llm_new_token(chunk.message.content, chunk=chunk)
-                run.add(chunk)
-                yield cast("AIMessageChunk", chunk.message)
-            if (closing := run.closing()) is not None:
-                run_manager.on_llm_new_token("", chunk=closing)
-                yield cast("AIMessageChunk", closing.message)
-        except BaseException as error:
-            run_manager.on_llm_error(error, response=run.error_response(error))
-            raise
-        generation = run.generation()
-        if generation is None:
-            empty = ValueError("No generation chunks were returned")
-            run_manager.on_llm_error(empty, response=LLMResult(generations=[]))
-            raise empty
-        run_manager.on_llm_end(LLMResult(generations=[[generation]]))
-
-    async def astream(
-        self,
-        input: LanguageModelInput,
-        config: RunnableConfig | None = None,
-        *,
-        stop: list[str] | None = None,
-        **kwargs: Any,
-    ) -> AsyncIterator[AIMessageChunk]:
-        """langchain-core's ``astream``, holding the reply as text instead of every chunk."""
-        if not self._streams_lean(kwargs, async_api=True):
-            inner = cast(
-                "AsyncGenerator[AIMessageChunk, None]",
-                super().astream(input, config, stop=stop, **kwargs),
-            )
-            try:
-                async for message in inner:
-                    yield message
-            finally:
-                # A caller that stops early closes this generator: close langchain-core's now
-                # too (its error callback, the HTTP stream), not when it is collected.
-                await inner.aclose()
-            return
-        start = start_stream(self, input, config, stop, kwargs)
-        manager = AsyncCallbackManager.configure(**start.configure)
-        (run_manager,) = await manager.on_chat_model_start(**start.on_start)
-        if self.rate_limiter:
-            await self.rate_limiter.aacquire(blocking=True)
-        run = StreamRun(run_manager.run_id)
-        try:
-            async for chunk in self._astream(start.input_messages(), stop=stop, **kwargs):
-                run.prepare(chunk)
-                await run_manager.on_llm_new_token(chunk.message.content, chunk=chunk)
-                run.add(chunk)
-                yield cast("AIMessageChunk", chunk.message)
-            if (closing := run.closing()) is not None:
-                await run_manager.on_llm_new_token("", chunk=closing)
-                yield cast("AIMessageChunk", closing.message)
-        except BaseException as error:
-            await run_manager.on_llm_error(error, response=run.error_response(error))
-            raise
-        generation = run.generation()
-        if generation is None:
-            empty = ValueError("No generation chunks were returned")
-            await run_manager.on_llm_error(empty, response=LLMResult(generations=[]))
-            raise empty
-        await run_manager.on_llm_end(LLMResult(generations=[[generation]]))
-
-    def _streams_lean(self, kwargs: dict[str, Any], *, async_api: bool) -> bool:
-        """Whether ``stream``/``astream`` take langchain-core's steps here (else its own)."""
-        return streams_lean(self) and self._should_stream(
-            async_api=async_api, **{**kwargs, "stream": True}
-        )
-
     # -- BaseChatModel hooks -------------------------------------------------------------------
-
-    def _should_stream(
-        self,
-        *,
-        async_api: bool,
-        run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> bool:
-        streams = super()._should_stream(async_api=async_api, run_manager=run_manager, **kwargs)
-        # Asked with a run manager, this is langchain-core's invoke choosing to stream through
-        # its own list of every chunk: answer no, and _generate / _agenerate stream the call,
-        # holding text instead (_streaming). stream() asks without one.
-        if streams and run_manager is not None and self._streams_invokes_itself(async_api):
-            STREAMED_INVOKES[run_manager] = True
-            return False
-        return streams
-
-    def _streams_invokes_itself(self, async_api: bool) -> bool:
-        # Not when a subclass brings its own _generate: langchain-core's path is then the one
-        # that calls its _stream.
-        name = "_agenerate" if async_api else "_generate"
-        ours = getattr(type(self), name) is getattr(ChatCloudflareMistral, name)
-        return ours and streams_lean(self)
 
     def _generate(
         self,
@@ -680,8 +548,6 @@ class ChatCloudflareMistral(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        if run_manager is not None and STREAMED_INVOKES.pop(run_manager, False):
-            return self._generate_streamed(messages, stop, run_manager, kwargs)
         with adapted_errors():
             plan = self._plan(messages, stop, kwargs)
             client = self._sync_client
@@ -698,8 +564,6 @@ class ChatCloudflareMistral(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        if run_manager is not None and STREAMED_INVOKES.pop(run_manager, False):
-            return await self._agenerate_streamed(messages, stop, run_manager, kwargs)
         with adapted_errors():
             plan = self._plan(messages, stop, kwargs)
             client = self._async_client
@@ -708,42 +572,6 @@ class ChatCloudflareMistral(BaseChatModel):
                 second = await client.chat(plan.then, model=plan.model)
                 result = _replace(second, usage=add_usage(result.usage, second.usage))
         return _chat_result(result, plan)
-
-    def _generate_streamed(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None,
-        run_manager: CallbackManagerForLLMRun,
-        kwargs: dict[str, Any],
-    ) -> ChatResult:
-        """langchain-core's streamed invoke (``_generate_with_cache``), merging as it goes."""
-        run = StreamRun(run_manager.run_id)
-        for chunk in self._stream(messages, stop=stop, **kwargs):
-            run.prepare(chunk)
-            run_manager.on_llm_new_token(chunk.message.content, chunk=chunk)
-            run.add(chunk)
-        if (closing := run.closing()) is not None:
-            run_manager.on_llm_new_token("", chunk=closing)
-            run.add(closing)
-        return run.chat_result()
-
-    async def _agenerate_streamed(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None,
-        run_manager: AsyncCallbackManagerForLLMRun,
-        kwargs: dict[str, Any],
-    ) -> ChatResult:
-        """langchain-core's streamed ``ainvoke`` (``_agenerate_with_cache``), merging as it goes."""
-        run = StreamRun(run_manager.run_id)
-        async for chunk in self._astream(messages, stop=stop, **kwargs):
-            run.prepare(chunk)
-            await run_manager.on_llm_new_token(chunk.message.content, chunk=chunk)
-            run.add(chunk)
-        if (closing := run.closing()) is not None:
-            await run_manager.on_llm_new_token("", chunk=closing)
-            run.add(closing)
-        return run.chat_result()
 
     def _stream(
         self,
@@ -849,26 +677,11 @@ def _chunk_for(
     event: cf.StreamEvent, single: SingleCallFilter | None, earlier: cf.Usage | None
 ) -> ChatGenerationChunk | None:
     """The chunk for one event of the (last) stream, or ``None``; shared by sync and async."""
-    if type(event) is cf.TextDelta and event.text and single is None:
-        # Nearly every event: build the chunk without the general mapping's isinstance chain.
-        return _text_chunk(event.text)
     if single is not None and not single.keep(event):
         return None
     return _generation(with_usage(event, earlier))
 
 
-# Validated once rather than per token, as _messages.new_text_message is.
-_new_text_generation = prevalidated(
-    ChatGenerationChunk, message=AIMessageChunk(content="text"), text="text"
-)
-
-
-def _text_chunk(text: str) -> ChatGenerationChunk:
-    """Equal to ``ChatGenerationChunk(message=AIMessageChunk(content=text))``, unvalidated."""
-    return _new_text_generation(message=_new_text_message(content=text), text=text)
-
-
 def _generation(event: cf.StreamEvent) -> ChatGenerationChunk | None:
-    # One call per event and no generator per event: this is the per-token hot path.
     chunk = event_to_chunk(event)
     return None if chunk is None else ChatGenerationChunk(message=chunk)

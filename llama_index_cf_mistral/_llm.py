@@ -9,7 +9,7 @@ body is built here.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable, Generator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic
 
 from llama_index.core.base.llms.types import (
     ChatMessage,
@@ -26,6 +26,7 @@ from llama_index.core.base.llms.types import (
 from llama_index.core.instrumentation import get_dispatcher  # type: ignore[attr-defined]
 from llama_index.core.instrumentation.events.llm import (
     LLMStructuredPredictEndEvent,
+    LLMStructuredPredictInProgressEvent,
     LLMStructuredPredictStartEvent,
 )
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
@@ -33,7 +34,7 @@ from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import ToolSelection
 from llama_index.core.prompts import PromptTemplate
 from llama_index.core.types import PydanticProgramMode
-from pydantic import BaseModel, Field, PrivateAttr, SecretStr, field_serializer
+from pydantic import Field, PrivateAttr, SecretStr, field_serializer
 
 import cf_mistral
 from cf_mistral import (
@@ -76,9 +77,6 @@ dispatcher = get_dispatcher(__name__)
 # Sampling parameters by their wire names (each also a field): the model's non-structural keys.
 _SAMPLING_FIELDS = SAMPLING_PARAMETERS
 _PARAMETER_KEYS = frozenset(SAMPLING_PARAMETERS)
-# What the streamed structured endpoints yield (LlamaIndex's own signature).
-_Objects = Generator["Model | list[Model] | FlexibleModel | list[FlexibleModel]", None, None]
-_AsyncObjects = AsyncGenerator["Model | list[Model] | FlexibleModel | list[FlexibleModel]", None]
 # Per-call keyword arguments that are not sampling parameters.
 _REQUEST_KEYS = ("tools", "tool_choice", "response_schema", "stop", "session_affinity")
 
@@ -322,12 +320,15 @@ class CloudflareMistral(FunctionCallingLLM):
             await client.aclose()
 
     def __getstate__(self) -> dict[str, Any]:
-        # Clients hold sockets, locks and an event loop; unpickling re-runs __init__ (see
-        # BaseComponent.__setstate__), which rebuilds the configuration, and clients are lazy.
-        state = BaseModel.__getstate__(self)
-        state["__pydantic_private__"] = None
-        state["__dict__"] = {k: v for k, v in state["__dict__"].items() if k != "callback_manager"}
-        return state
+        # Clients hold sockets, locks and an event loop, and callback handlers are the
+        # caller's: a copy keeps the fields only, and __setstate__ rebuilds it through
+        # __init__, which makes the configuration again; clients are opened lazily.
+        fields = {name: getattr(self, name) for name in type(self).model_fields}
+        fields.pop("callback_manager", None)
+        return {"fields": fields}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        type(self).__init__(self, **state["fields"])
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -573,54 +574,81 @@ class CloudflareMistral(FunctionCallingLLM):
         dispatcher.event(LLMStructuredPredictEndEvent(output=result))
         return result
 
-    def _structured_stream_call(
+    @dispatcher.span
+    def stream_structured_predict(
         self,
         output_cls: type[Model],
         prompt: PromptTemplate,
         llm_kwargs: dict[str, Any] | None = None,
         **prompt_args: Any,
-    ) -> _Objects[Model]:
-        # stream_structured_predict (inherited) wraps this with its events.
+    ) -> Generator[Model | FlexibleModel, None, None]:
+        """Ever more complete ``output_cls`` objects, decoded under its schema (``guided_json``)."""
         if not self._native_structured():
-            yield from super()._structured_stream_call(
+            yield from super().stream_structured_predict(
                 output_cls, prompt, llm_kwargs, **prompt_args
             )
             return
+        objects = _StructuredEvents(output_cls, prompt, prompt_args)
         messages = self._extend_messages(prompt.format_messages(**prompt_args))
-        partials = PartialObjects(output_cls)
         for chunk in self.stream_chat(messages, **schema_kwargs(output_cls, llm_kwargs)):
-            partial = partials.feed(chunk)
-            if partial is not None:
-                yield partial
-        complete = partials.finish()
-        if complete is not None:
-            yield complete
+            yield from objects.feed(chunk)
+        yield from objects.finish()
 
-    async def _structured_astream_call(
+    @dispatcher.span
+    async def astream_structured_predict(
         self,
         output_cls: type[Model],
         prompt: PromptTemplate,
         llm_kwargs: dict[str, Any] | None = None,
         **prompt_args: Any,
-    ) -> _AsyncObjects[Model]:
+    ) -> AsyncGenerator[Model | FlexibleModel, None]:
+        """Async :meth:`stream_structured_predict`."""
         if not self._native_structured():
-            return await super()._structured_astream_call(
+            return await super().astream_structured_predict(
                 output_cls, prompt, llm_kwargs, **prompt_args
             )
+        objects = _StructuredEvents(output_cls, prompt, prompt_args)
         messages = self._extend_messages(prompt.format_messages(**prompt_args))
         chunks = await self.astream_chat(messages, **schema_kwargs(output_cls, llm_kwargs))
 
-        async def gen() -> _AsyncObjects[Model]:
-            partials = PartialObjects(output_cls)
+        async def gen() -> AsyncGenerator[Model | FlexibleModel, None]:
             async for chunk in chunks:
-                partial = partials.feed(chunk)
-                if partial is not None:
+                for partial in objects.feed(chunk):
                     yield partial
-            complete = partials.finish()
-            if complete is not None:
+            for complete in objects.finish():
                 yield complete
 
         return gen()
+
+
+class _StructuredEvents(Generic[Model]):
+    """:class:`PartialObjects` with the events LlamaIndex's streamed structured predict sends."""
+
+    def __init__(
+        self, output_cls: type[Model], prompt: PromptTemplate, prompt_args: dict[str, Any]
+    ) -> None:
+        dispatcher.event(
+            LLMStructuredPredictStartEvent(
+                output_cls=output_cls, template=prompt, template_args=prompt_args
+            )
+        )
+        self._partials = PartialObjects(output_cls)
+        self._last: Model | FlexibleModel | None = None
+
+    def feed(self, chunk: ChatResponse) -> list[Model | FlexibleModel]:
+        return self._yielded(self._partials.feed(chunk))
+
+    def finish(self) -> list[Model | FlexibleModel]:
+        objects = self._yielded(self._partials.finish())
+        dispatcher.event(LLMStructuredPredictEndEvent(output=self._last))
+        return objects
+
+    def _yielded(self, value: Model | FlexibleModel | None) -> list[Model | FlexibleModel]:
+        if value is None:
+            return []
+        dispatcher.event(LLMStructuredPredictInProgressEvent(output=value))
+        self._last = value
+        return [value]
 
 
 def _first_tool_call_only(response: ChatResponse) -> ChatResponse:

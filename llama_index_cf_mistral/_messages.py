@@ -44,12 +44,9 @@ from cf_mistral import (
     to_data_url,
 )
 from cf_mistral._forced import read_tool_choice
-from cf_mistral._prevalidated import prevalidated
 
 __all__ = [
     "assistant_message",
-    "new_text_block",
-    "new_text_message",
     "to_core_messages",
     "to_core_tool",
     "tool_calls_wire",
@@ -293,14 +290,6 @@ def tool_calls_wire(calls: Sequence[tuple[str, str, str]]) -> list[dict[str, Any
     ]
 
 
-# Built per streamed token: validated once here (see cf_mistral._prevalidated), since
-# pydantic's validation of these was a quarter of a streamed token's cost.
-new_text_block = prevalidated(TextBlock, text="text")
-new_text_message = prevalidated(
-    ChatMessage, role=MessageRole.ASSISTANT, blocks=[TextBlock(text="text")], additional_kwargs={}
-)
-
-
 def assistant_message(
     text: str,
     calls: Sequence[tuple[str, str, str]] = (),
@@ -312,10 +301,10 @@ def assistant_message(
     streaming) a prefix; the block holds them decoded as far as they go.
     """
     if not calls and not invalid:  # every text-only reply, and nearly every streamed chunk
-        return new_text_message(
-            role=MessageRole.ASSISTANT, blocks=[new_text_block(text=text)], additional_kwargs={}
+        return ChatMessage(
+            role=MessageRole.ASSISTANT, blocks=[TextBlock(text=text)], additional_kwargs={}
         )
-    blocks: list[Any] = [new_text_block(text=text)]
+    blocks: list[Any] = [TextBlock(text=text)]
     blocks.extend(
         ToolCallBlock(tool_call_id=call_id, tool_name=name, tool_kwargs=_partial(arguments))
         for call_id, name, arguments in calls

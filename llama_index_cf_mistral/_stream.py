@@ -14,14 +14,11 @@ import json
 from typing import Any
 
 from llama_index.core.base.llms.types import (
-    ChatMessage,
     ChatResponse,
     CompletionResponse,
-    MessageRole,
 )
 
 from cf_mistral import ChatResult, StreamEnd, StreamEvent, TextDelta, ToolCallDelta
-from cf_mistral._prevalidated import prevalidated
 from llama_index_cf_mistral._messages import assistant_message, usage_dict
 
 __all__ = ["ChatStream", "chat_response", "completion_response"]
@@ -65,12 +62,6 @@ def completion_response(response: ChatResponse) -> CompletionResponse:
     )
 
 
-# Validated once rather than per token, as _messages.new_text_message is.
-_new_response = prevalidated(
-    ChatResponse, message=ChatMessage(role=MessageRole.ASSISTANT, content="text"), delta="text"
-)
-
-
 class ChatStream:
     """Feed it core events; it returns the ``ChatResponse`` to yield for each, or ``None``."""
 
@@ -103,4 +94,4 @@ class ChatStream:
 
     def _chunk(self, delta: str) -> ChatResponse:
         calls = [(call[0], call[1], call[2]) for call in self._calls]
-        return _new_response(message=assistant_message(self._text, calls), delta=delta)
+        return ChatResponse(message=assistant_message(self._text, calls), delta=delta)

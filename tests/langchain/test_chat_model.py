@@ -5,15 +5,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import pickle
 import re
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import (
     AIMessage,
@@ -22,14 +19,11 @@ from langchain_core.messages import (
     SystemMessage,
     ToolMessage,
 )
-from langchain_core.outputs import ChatGenerationChunk
 from pydantic import BaseModel, Field
 
 import cf_mistral as cf
-from cf_mistral._prevalidated import model_state
 from cf_mistral.emulator import Emulator
 from langchain_cf_mistral import ChatCloudflareMistral
-from langchain_cf_mistral._chat_model import _new_text_generation, _new_text_message, _text_chunk
 
 from .conftest import Runner
 
@@ -616,30 +610,3 @@ def test_rate_limiter_is_acquired_before_each_call(
     model.invoke("a")
     list(model.stream("b"))
     assert len(acquired) == 2
-
-
-# -- per-token chunks ----------------------------------------------------------------------
-
-
-@settings(max_examples=50, deadline=None)
-@given(text=st.text(min_size=1))
-def test_streamed_text_chunks_equal_what_langchains_validation_builds(text: str) -> None:
-    chunk = _text_chunk(text)
-    expected = ChatGenerationChunk(message=AIMessageChunk(content=text))
-    assert model_state(chunk) == model_state(expected)
-    assert model_state(chunk.message) == model_state(expected.message)
-    assert pickle.loads(pickle.dumps(chunk)) == expected
-    assert (chunk + _text_chunk("!")).text == text + "!"
-    assert chunk.message.content_blocks == expected.message.content_blocks
-
-
-def test_text_chunks_are_not_revalidated_per_token() -> None:
-    # If a langchain-core release makes these differ from the validated models, prevalidated
-    # falls back to validation (correct, but a third slower per token): this says so.
-    assert _new_text_message is not AIMessageChunk
-    assert _new_text_generation is not ChatGenerationChunk
-    first, second = _text_chunk("a"), _text_chunk("b")
-    first.message.additional_kwargs["k"] = 1
-    first.message.tool_call_chunks.append({"name": None, "args": None, "id": None, "index": 0})
-    assert second.message.additional_kwargs == {}
-    assert second.message.tool_call_chunks == []

@@ -11,10 +11,8 @@ from hypothesis import strategies as st
 from llama_index.core.base.llms.types import ChatMessage, ChatResponse, MessageRole, TextBlock
 
 from cf_mistral import DEFAULT_MAX_TOKENS, InvalidParameterError, TextDelta
-from cf_mistral._prevalidated import model_state
 from cf_mistral.emulator import Emulator
-from llama_index_cf_mistral._messages import new_text_block, new_text_message
-from llama_index_cf_mistral._stream import ChatStream, _new_response
+from llama_index_cf_mistral._stream import ChatStream
 
 USER = [ChatMessage(role="user", content="Hello there")]
 
@@ -186,7 +184,7 @@ async def test_a_server_error_surfaces_as_the_core_error(calls: Any, emulator: E
     snapshots=st.booleans(),
 )
 def test_stream_chunks_equal_what_llama_index_validation_builds(pieces: list[str], snapshots: bool):
-    # Expected: built by LlamaIndex's own validating constructors, not by our copiers.
+    # Expected: built by LlamaIndex's own constructors, field for field.
     stream, text = ChatStream(), ""
     for piece in pieces:
         text += piece
@@ -196,20 +194,13 @@ def test_stream_chunks_equal_what_llama_index_validation_builds(pieces: list[str
         )
         expected = ChatResponse(message=validated, delta=piece)
         assert chunk is not None
-        assert model_state(chunk) == model_state(expected)
-        assert model_state(chunk.message) == model_state(expected.message)
-        assert [model_state(b) for b in chunk.message.blocks] == [
-            model_state(b) for b in expected.message.blocks
-        ]
+        assert chunk == expected
+        assert chunk.message.model_fields_set == expected.message.model_fields_set
+        assert chunk.message.blocks == expected.message.blocks
         assert pickle.loads(pickle.dumps(chunk)) == expected
 
 
-def test_stream_chunks_are_not_revalidated_per_token():
-    # If a llama-index-core release makes these differ from the validated models,
-    # prevalidated falls back to validation (correct, but slower per token): this says so.
-    assert new_text_block is not TextBlock
-    assert new_text_message is not ChatMessage
-    assert _new_response is not ChatResponse
+def test_stream_chunks_share_no_mutable_state():
     stream = ChatStream()
     first, second = stream.feed(TextDelta("a")), stream.feed(TextDelta("b"))
     assert first is not None

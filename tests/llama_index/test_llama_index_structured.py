@@ -6,6 +6,14 @@ from typing import Any
 
 import pytest
 from llama_index.core.base.llms.types import ChatMessage
+from llama_index.core.instrumentation import get_dispatcher  # type: ignore[attr-defined]
+from llama_index.core.instrumentation.event_handlers import BaseEventHandler
+from llama_index.core.instrumentation.events import BaseEvent
+from llama_index.core.instrumentation.events.llm import (
+    LLMStructuredPredictEndEvent,
+    LLMStructuredPredictInProgressEvent,
+    LLMStructuredPredictStartEvent,
+)
 from llama_index.core.program.utils import num_valid_fields
 from llama_index.core.prompts import PromptTemplate
 from llama_index.core.types import PydanticProgramMode
@@ -63,6 +71,44 @@ async def test_stream_structured_predict_yields_growing_partial_objects(
     body = emulator.last_request.body
     assert body["stream"] is True
     assert body["guided_json"] == City.model_json_schema()
+
+
+class _StructuredEvents(BaseEventHandler):
+    seen: list[BaseEvent] = []
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "StructuredEventRecorder"
+
+    def handle(self, event: BaseEvent, **kwargs: Any) -> None:
+        structured = (
+            LLMStructuredPredictStartEvent,
+            LLMStructuredPredictInProgressEvent,
+            LLMStructuredPredictEndEvent,
+        )
+        if isinstance(event, structured):
+            self.seen.append(event)
+
+
+async def test_stream_structured_predict_sends_llama_indexs_events(calls: Any, emulator: Emulator):
+    emulator.script(chunks=['{"name": "Rome", ', '"country": "Italy", ', '"population": 2800000}'])
+    handler = _StructuredEvents(seen=[])
+    dispatcher = get_dispatcher()
+    dispatcher.add_event_handler(handler)
+    try:
+        objects = await calls.stream_structured_predict(City, PROMPT, city="Rome")
+    finally:
+        dispatcher.event_handlers.remove(handler)
+
+    kinds = [type(event) for event in handler.seen]
+    assert kinds[0] is LLMStructuredPredictStartEvent
+    assert kinds[1:-1] == [LLMStructuredPredictInProgressEvent] * len(objects)
+    assert kinds[-1] is LLMStructuredPredictEndEvent
+    assert (
+        handler.seen[-1].output
+        == objects[-1]
+        == City(name="Rome", country="Italy", population=2800000)
+    )
 
 
 async def test_a_reply_that_is_not_the_class_names_the_problem(calls: Any, emulator: Emulator):

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import distributed  # noqa: F401  (installs tblib's exception pickling, as for any Dask user)
+import httpx
 import pytest
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.load import dumpd, dumps
@@ -95,7 +96,6 @@ def test_no_representation_of_any_object_shows_a_token(secured: Emulator) -> Non
         if name == "ChatCloudflareMistral":
             forms["dumps"] = dumps(model)
             forms["dumpd"] = json.dumps(dumpd(model))
-            forms["invocation params"] = repr(model._get_invocation_params())
             forms["ls params"] = repr(model._get_ls_params())
         if name == "CloudflareMistral":
             forms["metadata"] = repr(model.metadata)
@@ -243,3 +243,29 @@ async def test_errors_and_tracebacks_never_show_a_token(
     assert isinstance(outcome.error, _expected_error(path, kind)), repr(outcome.error)
     assert_clean(everything_about(outcome.error), f"the {kind} error")
     assert_clean(debug_logs.text, "logs")
+
+
+async def test_a_connection_error_keeps_where_the_request_went_but_not_its_credentials(
+    secured: Emulator,
+) -> None:
+    # The httpx error stays reachable as __context__ (tblib pickles it): its request is swapped
+    # for one with the method and URL only, through httpx's public setter.
+    refused = {**options(secured), "base_url": "http://127.0.0.1:9/client/v4", "max_retries": 0}
+    refused["gateway"] = None
+    errors: list[BaseException] = []
+    with WorkersAIClient(**refused) as client, pytest.raises(APIConnectionError) as raised:
+        client.chat(REQUEST)
+    errors.append(raised.value)
+    async with AsyncWorkersAIClient(**refused) as aclient:
+        with pytest.raises(APIConnectionError) as araised:
+            await aclient.chat(REQUEST)
+    errors.append(araised.value)
+    for error in errors:
+        context = error.__context__
+        assert isinstance(context, httpx.ConnectError)
+        assert context.request.method == "POST"
+        assert str(context.request.url).startswith("http://127.0.0.1:9/client/v4/accounts/")
+        assert "authorization" not in context.request.headers
+        assert context.request.content == b""
+        assert_clean(everything_about(error), "a connection error")
+        assert_clean(repr(pickle.loads(pickle.dumps(context)).__dict__), "the httpx error")

@@ -1,15 +1,30 @@
-"""The connection pools our own httpx clients use: httpcore's, with a linear assignment pass.
+"""Every place cf-mistral relies on a dependency's private internals, each gated by version.
 
-httpcore runs one bookkeeping pass, ``_assign_requests_to_connections``, every time a request
-enters or leaves its pool. In httpcore 1.0 that pass has three faults, each reported upstream
-with unmerged fixes (encode/httpcore#1000, #1035, #1110):
+Everything else in cf-mistral uses only what its dependencies document. What cannot be done
+that way lives here, and each touch is made only on the dependency versions it was tested on
+(the ranges below, which ``make test`` runs the suite on, oldest and newest). On any other
+version the touch is skipped, the stock behaviour runs, and the ``cf_mistral`` logger says so
+once, at debug level: an upgrade can cost the gain, never correctness.
+
+The touches, with their gates:
+
+- **The linear connection-pool pass** (:func:`install_linear_pool`), gated on
+  :data:`HTTPCORE_TESTED` and :data:`HTTPX_TESTED`. It reads an httpx client's transport
+  (``Client._transport``) and that transport's pool (``HTTPTransport._pool``), re-classes the
+  pool, and rewrites httpcore's ``_assign_requests_to_connections`` over the pool's
+  ``_connections``, ``_requests``, ``_max_connections``, ``_max_keepalive_connections`` and
+  ``_http2``.
+
+Why the pass. httpcore runs one bookkeeping pass, ``_assign_requests_to_connections``, every
+time a request enters or leaves its pool. In httpcore 1.0 that pass has three faults, each
+reported upstream with unmerged fixes (encode/httpcore#1000, #1035, #1110):
 
 - It hands one idle HTTP/1.1 connection to every request queued in the same pass. All but one
-  fail with ``ConnectionNotAvailable`` and go round again, so a burst of 200 calls on a pool
-  with 20 idle connections ran ~1,230 passes instead of 400.
+  fail with ``ConnectionNotAvailable`` and go round again, so a burst of concurrent calls runs
+  several passes per request instead of one in and one out.
 - It counts *all* connections against ``max_keepalive_connections``, nested in a loop over the
-  connections: O(connections²) per pass, and it closes idle connections it should keep while
-  others are busy.
+  connections: quadratic in the connections per pass, and it closes idle connections it should
+  keep while others are busy.
 - It may close an idle connection already handed to a request that has not started on it yet.
   The sync pool closes outside its lock, so with threads the request can start on the socket
   being closed and hang until its read timeout.
@@ -18,20 +33,81 @@ It also keeps, for good, a connection opened for a request that was cancelled be
 :func:`assign` closes those too.
 
 :func:`assign` is the same pass, linear, with none of the three; :class:`ConnectionPool` and
-:class:`AsyncConnectionPool` are httpcore's pools using it. A burst of 200 concurrent calls on
-the emulator took 2x less time with it. They are only installed in HTTP/1.1 pools we create
-(:func:`install`): the pass never shares a connection between requests, so it would undo
-HTTP/2 multiplexing, and an injected client is the caller's to tune.
+:class:`AsyncConnectionPool` are httpcore's pools using it. They are only installed in
+HTTP/1.1 pools cf-mistral creates: the pass never shares a connection between requests, so it
+would undo HTTP/2 multiplexing, and an injected client is the caller's to tune.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
+import re
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
 import httpcore
+import httpx
 
-__all__ = ["AsyncConnectionPool", "ConnectionPool", "assign", "install"]
+__all__ = [
+    "HTTPCORE_TESTED",
+    "HTTPX_TESTED",
+    "AsyncConnectionPool",
+    "ConnectionPool",
+    "assign",
+    "install_linear_pool",
+    "linear_pool_applies",
+    "within",
+]
+
+logger = logging.getLogger("cf_mistral")
+
+# The oldest and newest releases the linear pool pass was tested on, both included. The
+# packaging matrix runs the suite on each end; widen a range only after it passes there.
+HTTPCORE_TESTED: tuple[str, str] = ("1.0.3", "1.0.9")
+HTTPX_TESTED: tuple[str, str] = ("0.27.0", "0.28.1")
+
+
+def _release(version: str) -> tuple[int, ...]:
+    """The numeric release of a version string: ``"1.0.9"`` → ``(1, 0, 9)``.
+
+    A pre-release, post-release or local suffix ends it (``"1.1.0rc1"`` → ``(1, 1, 0)``).
+    """
+    numbers: list[int] = []
+    for piece in version.split("."):
+        digits = re.match(r"\d+", piece)
+        if digits is None:
+            break
+        numbers.append(int(digits.group()))
+        if digits.end() != len(piece):
+            break
+    return tuple(numbers)
+
+
+def within(version: str, tested: tuple[str, str]) -> bool:
+    """Whether ``version`` lies in ``tested`` (oldest, newest), both ends included."""
+    oldest, newest = tested
+    return _release(oldest) <= _release(version) <= _release(newest)
+
+
+@functools.cache
+def linear_pool_applies() -> bool:
+    """Whether the installed httpx and httpcore are ones the pool pass was tested on.
+
+    Checked once per process; when they are not, says so once on the ``cf_mistral`` logger.
+    """
+    found = {"httpcore": httpcore.__version__, "httpx": httpx.__version__}
+    tested = {"httpcore": HTTPCORE_TESTED, "httpx": HTTPX_TESTED}
+    outside = [name for name in found if not within(found[name], tested[name])]
+    if outside:
+        logger.debug(
+            "Connection pools keep httpcore's own assignment pass: %s outside the versions "
+            "cf-mistral's linear pass was tested on (%s).",
+            ", ".join(f"{name} {found[name]} is" for name in outside),
+            ", ".join(f"{name} {tested[name][0]} to {tested[name][1]}" for name in outside),
+        )
+        return False
+    return True
 
 
 class _Connection(Protocol):
@@ -144,21 +220,43 @@ _LINEAR: dict[type[Any], type[Any]] = {
     httpcore.AsyncConnectionPool: AsyncConnectionPool,
 }
 
+# What the pass reads and writes on httpcore's pool.
+_POOL_FIELDS = (
+    "_connections",
+    "_requests",
+    "_max_connections",
+    "_max_keepalive_connections",
+    "_assign_requests_to_connections",
+)
 
-def install(transport: object) -> bool:
-    """Give an httpx transport we built the linear pass; ``False`` where it does not apply.
 
-    It applies to httpx's default transport over httpcore's plain HTTP/1.1 pool (no proxy, no
-    HTTP/2), as long as that pool has the pass to replace: a future httpcore that reshapes
-    its pool keeps its own pass rather than breaking ours (a test fails on it in CI).
+def install_linear_pool(client: object) -> bool:
+    """Give an httpx client cf-mistral built the linear pass; ``False`` where it does not apply.
+
+    It applies to httpx's default transport over httpcore's plain HTTP/1.1 pool (no HTTP/2;
+    proxy mounts keep their own pools), on the httpx and httpcore releases it was tested on
+    (:func:`linear_pool_applies`). Elsewhere the pool is left as httpx built it.
     """
-    pool = getattr(transport, "_pool", None)
+    if not linear_pool_applies():
+        return False
+    pool = getattr(getattr(client, "_transport", None), "_pool", None)
     linear = _LINEAR.get(type(pool))
     if linear is None or getattr(pool, "_http2", True):
         return False
-    if not all(hasattr(pool, name) for name in ("_connections", "_requests")):
+    missing = tuple(name for name in _POOL_FIELDS if not hasattr(pool, name))
+    if missing:
+        _log_reshaped_pool(missing)
         return False
     # Same fields, one method different: re-classing keeps the pool httpx configured (TLS
     # context, limits, socket options) without rebuilding it from httpx's private settings.
     pool.__class__ = linear
     return True
+
+
+@functools.cache
+def _log_reshaped_pool(missing: tuple[str, ...]) -> None:
+    logger.debug(
+        "Connection pools keep httpcore's own assignment pass: httpcore %s's pool has no %s.",
+        httpcore.__version__,
+        ", ".join(missing),
+    )

@@ -1,24 +1,36 @@
-"""The connection pool's bookkeeping pass (``cf_mistral._pool``).
+"""The compatibility module (``cf_mistral._compat``): the pool pass and its version gate.
 
 The pass itself is a pure function, checked here over stand-in connections and requests for
 each of the three faults of httpcore's own pass it fixes. The pools built on it are then checked
 against the emulator: the clients we build use them, a burst of concurrent calls takes exactly
 one pass in and one out per request, and threads sharing a sync client all get their replies.
+The gate installs them only on the httpx and httpcore releases they were tested on; on any
+other, the clients keep httpcore's pool and the ``cf_mistral`` logger says so once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpcore
 import httpx
+import pytest
 
-from cf_mistral import AsyncWorkersAIClient, ChatRequest, UserMessage, WorkersAIClient
-from cf_mistral._pool import AsyncConnectionPool, ConnectionPool, assign, install
+from cf_mistral import AsyncWorkersAIClient, ChatRequest, UserMessage, WorkersAIClient, _compat
+from cf_mistral._compat import (
+    HTTPCORE_TESTED,
+    HTTPX_TESTED,
+    AsyncConnectionPool,
+    ConnectionPool,
+    assign,
+    install_linear_pool,
+    within,
+)
 from cf_mistral.emulator import Emulator
 
 A = httpcore.Origin(b"https", b"api.cloudflare.com", 443)
@@ -215,17 +227,20 @@ def test_an_injected_client_keeps_its_own_pool(connection: dict[str, Any]) -> No
 
 
 def test_install_leaves_http2_and_proxy_pools_alone() -> None:
-    class Transport:
-        _pool: Any = httpcore.ConnectionPool(http2=True)
+    class Client:
+        class _transport:  # stands in for httpx's attribute
+            _pool: Any = httpcore.ConnectionPool(http2=True)
 
-    assert install(Transport()) is False
-    assert type(Transport._pool) is httpcore.ConnectionPool
-    proxied = httpx.HTTPTransport(proxy="http://127.0.0.1:9")
-    assert install(proxied) is False
-    assert install(object()) is False
-    plain = httpx.HTTPTransport()
-    assert install(plain) is True
-    assert type(plain._pool) is ConnectionPool
+    assert install_linear_pool(Client()) is False
+    assert type(Client._transport._pool) is httpcore.ConnectionPool
+    assert install_linear_pool(object()) is False
+    with httpx.Client(proxy="http://127.0.0.1:9") as proxied:
+        assert install_linear_pool(proxied) is True  # the client's own transport only
+        (mount,) = proxied._mounts.values()  # type: ignore[attr-defined]
+        assert type(mount._pool) is not ConnectionPool
+    with httpx.Client() as plain:
+        assert install_linear_pool(plain) is True
+        assert type(plain._transport._pool) is ConnectionPool  # type: ignore[attr-defined]
 
 
 def _count_passes(pool: Any) -> Callable[[], int]:
@@ -300,3 +315,104 @@ def test_a_connection_held_by_no_request_and_not_idle_is_closed() -> None:
     kept, closing, _ = run_pass([orphan, held], [FakeRequest(connection=held)])
     assert names(closing) == ["orphan"]
     assert names(kept) == ["held"]
+
+
+# -- the version gate -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("version", "inside"),
+    [
+        ("1.0.3", True),
+        ("1.0.9", True),
+        ("1.0.5", True),
+        ("1.0.9.post1", True),
+        ("1.0.2", False),
+        ("1.0.10", False),
+        ("1.1.0", False),
+        ("1.1.0rc1", False),
+        ("2.0", False),
+        ("0.18.0", False),
+    ],
+)
+def test_within_compares_numeric_releases_both_ends_included(version: str, inside: bool) -> None:
+    assert within(version, ("1.0.3", "1.0.9")) is inside
+
+
+def test_the_installed_versions_are_inside_the_tested_ranges() -> None:
+    # The lock must pin releases the pass was tested on; the suite checks the ends in CI.
+    assert within(httpcore.__version__, HTTPCORE_TESTED), httpcore.__version__
+    assert within(httpx.__version__, HTTPX_TESTED), httpx.__version__
+
+
+@pytest.fixture
+def fresh_gate() -> Iterator[None]:
+    """The gate decides again (it is checked once per process), and is reset afterwards."""
+    _compat.linear_pool_applies.cache_clear()
+    _compat._log_reshaped_pool.cache_clear()
+    yield
+    _compat.linear_pool_applies.cache_clear()
+    _compat._log_reshaped_pool.cache_clear()
+
+
+def _gate_logs(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [
+        record
+        for record in caplog.records
+        if record.name == "cf_mistral" and "assignment pass" in record.getMessage()
+    ]
+
+
+@pytest.mark.usefixtures("fresh_gate")
+def test_inside_the_tested_versions_the_pass_is_installed_without_a_word(
+    connection: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="cf_mistral")
+    with WorkersAIClient(**connection) as client:
+        assert type(client._http._transport._pool) is ConnectionPool  # type: ignore[attr-defined]
+    assert _gate_logs(caplog) == []
+
+
+@pytest.mark.usefixtures("fresh_gate")
+@pytest.mark.parametrize(
+    ("module", "version"),
+    [(httpcore, "1.1.0"), (httpcore, "1.0.2"), (httpx, "0.29.0"), (httpx, "0.26.0")],
+    ids=["httpcore-newer", "httpcore-older", "httpx-newer", "httpx-older"],
+)
+def test_outside_the_tested_versions_pools_stay_stock_and_it_is_logged_once(
+    module: Any,
+    version: str,
+    connection: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(module, "__version__", version)
+    caplog.set_level(logging.DEBUG, logger="cf_mistral")
+    emulated = ChatRequest(messages=[UserMessage("hi")])
+    with WorkersAIClient(**connection) as client, WorkersAIClient(**connection) as other:
+        assert client.chat(emulated).text  # stock pools still work
+        assert other.chat(emulated).text
+        assert type(client._http._transport._pool) is httpcore.ConnectionPool  # type: ignore[attr-defined]
+        assert type(other._http._transport._pool) is httpcore.ConnectionPool  # type: ignore[attr-defined]
+
+    async def async_pool_type() -> type:
+        async with AsyncWorkersAIClient(**connection) as aclient:
+            return type(aclient._http._transport._pool)  # type: ignore[attr-defined]
+
+    assert asyncio.run(async_pool_type()) is httpcore.AsyncConnectionPool
+    (record,) = _gate_logs(caplog)
+    assert record.levelno == logging.DEBUG
+    assert f"{module.__name__} {version}" in record.getMessage()
+
+
+@pytest.mark.usefixtures("fresh_gate")
+def test_a_pool_missing_what_the_pass_needs_stays_stock(
+    connection: dict[str, Any], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A release inside the range that still reshaped its pool: the pass is not installed.
+    monkeypatch.delattr(httpcore.ConnectionPool, "_assign_requests_to_connections")
+    caplog.set_level(logging.DEBUG, logger="cf_mistral")
+    with WorkersAIClient(**connection) as client:
+        pool = client._http._transport._pool  # type: ignore[attr-defined]
+        assert type(pool) is httpcore.ConnectionPool
+    assert any("has no _assign_requests_to_connections" in r.getMessage() for r in caplog.records)

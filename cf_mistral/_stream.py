@@ -262,7 +262,13 @@ class StreamAccumulator:
             if "index" in item or (isinstance(function, Mapping) and "name" not in item):
                 # OpenAI-like delta: pieces of call `index`, in any order.
                 call_id, name, arguments = read_wire_tool_call(item)
-                key = ("delta", item.get("index", position))
+                index = item.get("index", position)
+                if not isinstance(index, int) or isinstance(index, bool):
+                    raise self._interrupted(
+                        f"Workers AI sent a tool call delta whose 'index' is not an integer: "
+                        f"{json.dumps(item)[:120]!r}"
+                    )
+                key = ("delta", index)
                 if isinstance(arguments, Mapping):
                     arguments = json.dumps(arguments, ensure_ascii=False)
                 self._emit_call(key, call_id, name, arguments or "", out)

@@ -542,3 +542,11 @@ async def test_stream_without_the_final_blank_line_still_completes(
     emulator.script(raw_sse='data: {"response":"hi"}\n\ndata: [DONE]')
     events = await driver.stream(ChatRequest(messages=[UserMessage("x")]))
     assert end_of(events).result.text == "hi"
+
+
+@pytest.mark.parametrize("index", [[], "0", 1.5, True, {"i": 0}])
+def test_a_tool_call_delta_whose_index_is_not_an_integer_is_a_typed_error(index: Any) -> None:
+    # Found by the fuzz test: a list index made the accumulator raise a bare TypeError.
+    payload = {"tool_calls": [{"index": index, "function": {"name": "f", "arguments": "{}"}}]}
+    with pytest.raises(StreamInterruptedError, match="'index' is not an integer"):
+        run([payload])

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import httpx
 
 from cf_mistral._config import ClientConfig, Timeouts
+from cf_mistral._downloads import AsyncImageDownloader, ImageDownloader
 from cf_mistral._errors import (
     APIConnectionError,
     APITimeoutError,
@@ -28,7 +29,6 @@ from cf_mistral._errors import (
     StreamInterruptedError,
     WorkersAIError,
 )
-from cf_mistral._images import to_data_url
 from cf_mistral._request import PreparedCall, prepare_call, remote_image_urls
 from cf_mistral._response import parse_reply
 from cf_mistral._retry import retry_delay, should_retry
@@ -287,15 +287,6 @@ class _ClientCore:
             prepare_call(request, stream=False)
         return urls
 
-    @staticmethod
-    def _inline(url: str, response: httpx.Response) -> str:
-        if response.status_code != 200:
-            raise InvalidRequestError(
-                f"Downloading image {url} to inline it failed with HTTP {response.status_code}."
-            )
-        mime = response.headers.get("content-type", "").split(";")[0].strip()
-        return to_data_url(response.content, mime)
-
     def _backoff(self, error: WorkersAIError, attempt: int) -> float:
         """The delay before the next attempt, or re-raise ``error`` when it is not retried."""
         if not should_retry(error, attempt=attempt, max_retries=self.config.max_retries):
@@ -368,7 +359,10 @@ class WorkersAIClient(_ClientCore):
         timeout: seconds, a mapping or :class:`Timeouts` (finite by default).
         max_retries: retries of retryable errors (default 2).
         default_headers: extra headers on every request.
-        inline_remote_images: download http(s) image URLs and send them inline.
+        inline_remote_images: download http(s) image URLs and send them inline (bounded in size
+            and time; loopback, private, link-local and other internal addresses refused).
+        private_image_hosts: host names whose images may be downloaded from such internal
+            addresses (exact names, e.g. ``["images.internal"]``).
         http_client: your own ``httpx.Client`` (proxies, transports); you close it.
 
     Instantiate and call::
@@ -495,12 +489,7 @@ class WorkersAIClient(_ClientCore):
                 time.sleep(self._backoff(error, attempt))
 
     def _download_images(self, request: ChatRequest) -> dict[str, str]:
-        inlined = {}
-        for url in self._remote_images(request):
-            with _transport_errors():
-                response = self._http.get(url, follow_redirects=True)
-            inlined[url] = self._inline(url, response)
-        return inlined
+        return ImageDownloader(self.config).download_all(self._remote_images(request))
 
     def close(self) -> None:
         """Close the connection pool (only if this client created it)."""
@@ -636,12 +625,7 @@ class AsyncWorkersAIClient(_ClientCore):
                 await asyncio.sleep(self._backoff(error, attempt))
 
     async def _download_images(self, request: ChatRequest) -> dict[str, str]:
-        inlined = {}
-        for url in self._remote_images(request):
-            with _transport_errors():
-                response = await self._http.get(url, follow_redirects=True)
-            inlined[url] = self._inline(url, response)
-        return inlined
+        return await AsyncImageDownloader(self.config).download_all(self._remote_images(request))
 
     async def aclose(self) -> None:
         """Close the connection pool (only if this client created it).

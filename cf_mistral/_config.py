@@ -9,7 +9,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -65,6 +65,16 @@ def resolve_api_token(api_token: str | SecretStr | None) -> SecretStr | None:
         return api_token if api_token.get_secret_value() else None
     value = api_token or _first_env(API_TOKEN_ENV_VARS)
     return SecretStr(value) if value else None
+
+
+def _host_names(value: Sequence[str] | None) -> tuple[str, ...]:
+    # A bare string is a sequence too: "images.internal" would allow "i", "m", ...
+    if isinstance(value, str):
+        raise InvalidRequestError(
+            f"private_image_hosts={value!r} is one string: pass a list of host names, "
+            f"e.g. private_image_hosts=[{value!r}]."
+        )
+    return tuple(value or ())
 
 
 class Timeouts(BaseModel):
@@ -181,6 +191,12 @@ class ClientConfig(BaseModel):
     max_retries: int = Field(default=2, ge=0, le=20)
     default_headers: dict[str, str] = Field(default_factory=dict)
     inline_remote_images: bool = False
+    private_image_hosts: tuple[str, ...] = ()
+
+    @field_validator("private_image_hosts", mode="before")
+    @classmethod
+    def _host_names_not_one_string(cls, value: Any) -> Any:
+        return _host_names(value)
 
     @classmethod
     def build(
@@ -195,6 +211,7 @@ class ClientConfig(BaseModel):
         max_retries: int | None = None,
         default_headers: Mapping[str, str] | None = None,
         inline_remote_images: bool = False,
+        private_image_hosts: Sequence[str] | None = None,
     ) -> ClientConfig:
         """Resolve the environment and coerce convenient forms (a gateway id, a number)."""
         return cls(
@@ -207,6 +224,7 @@ class ClientConfig(BaseModel):
             max_retries=2 if max_retries is None else max_retries,
             default_headers=dict(default_headers or {}),
             inline_remote_images=inline_remote_images,
+            private_image_hosts=_host_names(private_image_hosts),
         )
 
     @classmethod

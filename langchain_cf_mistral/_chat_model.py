@@ -110,6 +110,8 @@ class ChatCloudflareMistral(BaseChatModel):
         max_retries: retries of 408/429/5xx and connection errors (default 2).
         http_client, http_async_client: your own ``httpx`` clients (proxies, transports).
         inline_remote_images: download http(s) image URLs and send them inline.
+        private_image_hosts: host names whose images may be downloaded although they resolve
+            to loopback, private or link-local addresses (refused otherwise); exact names.
 
     Instantiate:
         .. code-block:: python
@@ -210,6 +212,7 @@ class ChatCloudflareMistral(BaseChatModel):
     max_retries: int = Field(default=2, ge=0, le=20)
     streaming: bool = False
     inline_remote_images: bool = False
+    private_image_hosts: list[str] = Field(default_factory=list)
 
     # httpx.Client / httpx.AsyncClient. Typed Any (as ChatOpenAI does) so that importing the
     # adapter does not import httpx; the core checks the type when it builds its client.

@@ -106,7 +106,8 @@ class CloudflareMistral(FunctionCallingLLM):
     - ``additional_kwargs``: more parameters of the model's schema (they override the fields).
     - ``timeout`` (seconds or ``cf_mistral.Timeouts``; finite by default), ``max_retries``
       (default 2), ``default_headers``, ``inline_remote_images`` (download web images and send
-      them inline), ``http_client`` / ``async_http_client`` (your own httpx clients).
+      them inline; ``private_image_hosts`` names the hosts it may fetch from internal
+      addresses), ``http_client`` / ``async_http_client`` (your own httpx clients).
 
     Instantiate and chat:
 
@@ -209,6 +210,11 @@ class CloudflareMistral(FunctionCallingLLM):
     )
     inline_remote_images: bool = Field(
         default=False, description="Download http(s) image URLs and send them inline."
+    )
+    private_image_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names image downloads may reach on loopback, private or link-local "
+        "addresses (refused otherwise); exact names.",
     )
 
     _config: ClientConfig = PrivateAttr()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import http.server
 import json
 import pickle
 import re
@@ -30,6 +31,7 @@ from cf_mistral._prevalidated import model_state
 from cf_mistral.emulator import Emulator
 from langchain_cf_mistral import ChatCloudflareMistral
 from langchain_cf_mistral._chat_model import _new_text_generation, _new_text_message, _text_chunk
+from tests.core.helpers import serving
 
 from .conftest import Runner
 
@@ -461,25 +463,34 @@ def test_remote_image_is_refused_with_the_fix(
     assert emulator.requests == []
 
 
+class _PngHandler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.send_header("Content-Length", str(len(PNG)))
+        self.end_headers()
+        self.wfile.write(PNG)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
 def test_remote_image_is_inlined_when_opted_in(
     connection: dict[str, Any], emulator: Emulator
 ) -> None:
-    def serve(request: httpx.Request) -> httpx.Response:
-        if request.url.host == "images.example":
-            return httpx.Response(200, content=PNG, headers={"content-type": "image/png"})
-        return httpx.Response(599)
-
-    # Image downloads go through the model's own client; route that host to a local handler
-    # and everything else to the emulator.
-    transport = httpx.HTTPTransport()
-    mounts = {"http://images.example": httpx.MockTransport(serve)}
-    client = httpx.Client(transport=transport, mounts=mounts)
-    model = ChatCloudflareMistral(**connection, inline_remote_images=True, http_client=client)
-    assert model.profile is not None
-    assert model.profile["image_url_inputs"] is True
-    model.invoke(
-        [HumanMessage(content=[{"type": "image", "url": "http://images.example/cat.png"}])]
-    )
+    with serving(_PngHandler) as image_root:
+        url = f"{image_root}/cat.png"
+        blocks = [HumanMessage(content=[{"type": "image", "url": url}])]
+        # Loopback is a private destination: refused unless the host is named.
+        model = ChatCloudflareMistral(**connection, inline_remote_images=True)
+        with pytest.raises(cf.InvalidRequestError, match="private_image_hosts"):
+            model.invoke(blocks)
+        model = ChatCloudflareMistral(
+            **connection, inline_remote_images=True, private_image_hosts=["127.0.0.1"]
+        )
+        assert model.profile is not None
+        assert model.profile["image_url_inputs"] is True
+        model.invoke(blocks)
     part = body(emulator)["messages"][0]["content"][0]
     assert part == {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG_B64}"}}
 

@@ -338,7 +338,7 @@ async def test_a_web_image_url_is_refused_with_the_fix(calls: Any, emulator: Emu
 async def test_a_web_image_is_inlined_when_opted_in(
     make_calls: Any, emulator: Emulator, image_url: str
 ):
-    calls = make_calls(inline_remote_images=True)
+    calls = make_calls(inline_remote_images=True, private_image_hosts=["127.0.0.1"])
     message = ChatMessage(role="user", blocks=[TextBlock(text="see"), ImageBlock(url=image_url)])
 
     await calls.chat([message])

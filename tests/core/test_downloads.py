@@ -1,0 +1,408 @@
+"""Image downloads: size, time and redirect bounds, and the destinations they refuse.
+
+Every server here is on loopback. Refused destinations are reached only through an injected
+resolver that maps a test host name to the address; the backend that would connect counts its
+attempts, and the tests assert it was never asked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import socket
+import threading
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import httpcore
+import psutil
+import pytest
+
+from cf_mistral import APITimeoutError, ClientConfig, InvalidRequestError
+from cf_mistral._downloads import (
+    MAX_IMAGE_REDIRECTS,
+    AsyncImageDownloader,
+    ImageDownloader,
+    refused_address_class,
+)
+from cf_mistral._images import MAX_IMAGE_BYTES
+
+PNG = bytes.fromhex("89504e470d0a1a0a") + b"\0" * 64
+MB = 1024 * 1024
+
+
+class CountingStream(httpcore.NetworkStream):
+    """A connection that adds the bytes it reads to ``counter[0]``."""
+
+    def __init__(self, stream: httpcore.NetworkStream, counter: list[int]) -> None:
+        self._stream = stream
+        self._counter = counter
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        data = self._stream.read(max_bytes, timeout)
+        self._counter[0] += len(data)
+        return data
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, timeout)
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class CountingBackend(httpcore.NetworkBackend):
+    """httpcore's sync backend, recording every address it connects to and the bytes read."""
+
+    def __init__(self, connected: list[str], bytes_read: list[int] | None = None) -> None:
+        self.connected = connected
+        self.bytes_read = [0] if bytes_read is None else bytes_read
+        self._backend = httpcore.SyncBackend()
+
+    def connect_tcp(self, host: str, port: int, *args: Any, **kwargs: Any) -> Any:
+        self.connected.append(host)
+        assert host in ("127.0.0.1", "::1"), f"a test tried to connect to {host}"
+        return CountingStream(
+            self._backend.connect_tcp(host, port, *args, **kwargs), self.bytes_read
+        )
+
+
+class AsyncCountingBackend(httpcore.AsyncNetworkBackend):
+    def __init__(self, connected: list[str]) -> None:
+        self.connected = connected
+        self._backend = httpcore.AnyIOBackend()
+
+    async def connect_tcp(self, host: str, port: int, *args: Any, **kwargs: Any) -> Any:
+        self.connected.append(host)
+        assert host in ("127.0.0.1", "::1"), f"a test tried to connect to {host}"
+        return await self._backend.connect_tcp(host, port, *args, **kwargs)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+def resolver(table: dict[str, str]) -> Callable[[str, int], Sequence[str]]:
+    def resolve(host: str, port: int) -> list[str]:
+        return [table.get(host, host)]  # an address literal resolves to itself
+
+    return resolve
+
+
+def download(
+    url: str,
+    *,
+    sync: bool,
+    hosts: dict[str, str] | None = None,
+    allowed: Sequence[str] = (),
+    connected: list[str] | None = None,
+    bytes_read: list[int] | None = None,
+    total_seconds: float = 30.0,
+) -> str:
+    """Download ``url`` with the sync or async downloader; ``connected`` collects addresses."""
+    config = ClientConfig(private_image_hosts=tuple(allowed))
+    connected = [] if connected is None else connected
+    options: dict[str, Any] = {"total_seconds": total_seconds}
+    if hosts is not None:
+        options["resolver"] = resolver(hosts)
+    if sync:
+        backend = CountingBackend(connected, bytes_read)
+        downloader = ImageDownloader(config, network_backend=backend, **options)
+        return downloader.download_all([url])[url]
+    abackend = AsyncCountingBackend(connected)
+    adownloader = AsyncImageDownloader(config, network_backend=abackend, **options)
+    return asyncio.run(adownloader.download_all([url]))[url]
+
+
+@pytest.fixture(params=[True, False], ids=["sync", "async"])
+def sync(request: pytest.FixtureRequest) -> bool:
+    return bool(request.param)
+
+
+# -- a loopback server that counts what it sends -------------------------------------------
+
+
+class LoopbackServer:
+    """A raw HTTP/1.1 server on 127.0.0.1; ``routes`` map a path to a reply generator."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Callable[[], Iterator[bytes]]] = {}
+        self.bytes_sent = 0
+        self.requests: list[str] = []
+        self._socket = socket.create_server(("127.0.0.1", 0))
+        self.port = self._socket.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._socket.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        with conn:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                head += data
+            path = head.split(b" ")[1].decode()
+            self.requests.append(path)
+            route = self.routes.get(path.split("?")[0])
+            parts = (
+                route() if route else iter([b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"])
+            )
+            try:
+                for part in parts:
+                    conn.sendall(part)
+                    self.bytes_sent += len(part)
+            except OSError:
+                return  # the client stopped reading and closed
+
+    def close(self) -> None:
+        self._socket.close()
+
+
+@pytest.fixture
+def server() -> Iterator[LoopbackServer]:
+    server = LoopbackServer()
+    yield server
+    server.close()
+
+
+def head(status: str, *headers: str) -> bytes:
+    return ("HTTP/1.1 " + status + "\r\n" + "".join(h + "\r\n" for h in headers) + "\r\n").encode()
+
+
+def png_reply() -> Iterator[bytes]:
+    yield head("200 OK", "Content-Type: image/png", f"Content-Length: {len(PNG)}") + PNG
+
+
+def huge_reply(declare_length: bool, total: int = 200 * MB) -> Callable[[], Iterator[bytes]]:
+    """``total`` bytes labelled image/png, made lazily as the client reads them."""
+
+    def reply() -> Iterator[bytes]:
+        headers = ["Content-Type: image/png", "Connection: close"]
+        if declare_length:
+            headers.append(f"Content-Length: {total}")
+        yield head("200 OK", *headers)
+        chunk = b"\0" * 65536
+        for _ in range(total // len(chunk)):
+            yield chunk
+
+    return reply
+
+
+# -- destinations ---------------------------------------------------------------------------
+
+DESTINATIONS = {
+    "loopback": ["127.0.0.1", "127.1.2.3", "::1"],
+    "private": ["10.0.0.1", "172.16.5.4", "192.168.1.1", "fd00::1"],
+    "link-local": ["169.254.169.254", "169.254.0.1", "fe80::1"],
+    "carrier-grade NAT": ["100.64.0.1", "100.127.255.254"],
+    "unspecified": ["0.0.0.0", "::"],
+    "multicast": ["224.0.0.1", "ff02::1"],
+    "reserved": ["240.0.0.1"],
+    "IPv4-mapped": ["::ffff:127.0.0.1", "::ffff:10.0.0.1", "::ffff:169.254.169.254"],
+}
+
+
+@pytest.mark.parametrize("kind", list(DESTINATIONS))
+def test_each_destination_class_is_refused_before_any_connection(kind: str, sync: bool) -> None:
+    for address in DESTINATIONS[kind]:
+        refused = refused_address_class(address)
+        assert refused is not None
+        assert kind.split(maxsplit=1)[0].lower() in refused.lower()
+        connected: list[str] = []
+        with pytest.raises(InvalidRequestError) as caught:
+            download(
+                "http://target.test/cat.png",
+                sync=sync,
+                hosts={"target.test": address},
+                connected=connected,
+            )
+        message = str(caught.value)
+        assert "'target.test'" in message
+        assert address in message
+        assert "private_image_hosts=['target.test']" in message
+        assert connected == []
+
+
+@pytest.mark.parametrize("address", ["93.184.216.34", "1.1.1.1", "2606:4700:4700::1111"])
+def test_public_addresses_are_not_refused(address: str) -> None:
+    assert refused_address_class(address) is None
+
+
+def test_a_loopback_url_is_refused_and_never_fetched(server: LoopbackServer, sync: bool) -> None:
+    server.routes["/cat.png"] = png_reply
+    with pytest.raises(InvalidRequestError, match=r"'127\.0\.0\.1'.*loopback.*private_image_hosts"):
+        download(f"{server.url}/cat.png", sync=sync)
+    assert server.requests == []
+
+
+def test_a_redirect_to_a_refused_address_is_refused_at_that_hop(
+    server: LoopbackServer, sync: bool
+) -> None:
+    def redirect() -> Iterator[bytes]:
+        location = "http://metadata.test/latest/meta-data/"
+        yield head("302 Found", f"Location: {location}", "Content-Length: 0")
+
+    server.routes["/cat.png"] = redirect
+    hosts = {"images.test": "127.0.0.1", "metadata.test": "169.254.169.254"}
+    url = f"http://images.test:{server.port}/cat.png"
+    connected: list[str] = []
+    with pytest.raises(InvalidRequestError, match=r"'metadata\.test'.*169\.254\.169\.254"):
+        download(url, sync=sync, hosts=hosts, allowed=["images.test"], connected=connected)
+    assert server.requests == ["/cat.png"]
+    assert connected == ["127.0.0.1"]
+
+
+def test_private_image_hosts_allows_a_named_loopback_host(
+    server: LoopbackServer, sync: bool
+) -> None:
+    server.routes["/cat.png"] = png_reply
+    hosts = {"localhost": "127.0.0.1"}
+    connected: list[str] = []
+    data_url = download(
+        f"http://localhost:{server.port}/cat.png",
+        sync=sync,
+        hosts=hosts,
+        allowed=["localhost"],
+        connected=connected,
+    )
+    assert data_url.startswith("data:image/png;base64,")
+    assert connected == ["127.0.0.1"]
+    # The name is exact: another name for the same address is still refused.
+    with pytest.raises(InvalidRequestError, match="private_image_hosts"):
+        download(f"{server.url}/cat.png", sync=sync, hosts={}, allowed=["localhost"])
+
+
+def test_private_image_hosts_must_be_a_list_of_names() -> None:
+    with pytest.raises(InvalidRequestError, match=r"private_image_hosts=\['localhost'\]"):
+        ClientConfig.build(private_image_hosts="localhost")
+
+
+# -- bounds ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("declare_length", [True, False], ids=["content-length", "no-length"])
+def test_a_200_mb_image_is_refused_within_a_few_mb_of_the_limit(
+    server: LoopbackServer, declare_length: bool, record_property: Any
+) -> None:
+    server.routes["/huge.png"] = huge_reply(declare_length)
+    gc.collect()
+    process = psutil.Process()
+    rss_before = process.memory_info().rss
+    rss_peak = [rss_before]
+    done = threading.Event()
+
+    def sample_rss() -> None:
+        while not done.wait(0.002):
+            rss_peak[0] = max(rss_peak[0], process.memory_info().rss)
+
+    sampler = threading.Thread(target=sample_rss, daemon=True)
+    sampler.start()
+    bytes_read = [0]
+    tracemalloc.start()
+    try:
+        with pytest.raises(InvalidRequestError, match=str(MAX_IMAGE_BYTES)):
+            download(
+                f"http://big.test:{server.port}/huge.png",
+                sync=True,
+                hosts={"big.test": "127.0.0.1"},
+                allowed=["big.test"],
+                bytes_read=bytes_read,
+            )
+        _, traced_peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        done.set()
+        sampler.join()
+    rss_growth = rss_peak[0] - rss_before
+    time.sleep(0.2)  # let the server notice the closed socket
+    print(
+        f"\n200 MB {'with' if declare_length else 'without'} Content-Length: read "
+        f"{bytes_read[0] / MB:.2f} MB; the server sent {server.bytes_sent / MB:.1f} MB "
+        f"(the rest sat in socket buffers); peak traced {traced_peak / MB:.1f} MB; "
+        f"peak RSS growth {rss_growth / MB:.1f} MB"
+    )
+    if declare_length:
+        assert bytes_read[0] <= 64 * 1024  # one read: the headers and what came with them
+        assert traced_peak < 2 * MB
+    else:
+        assert MAX_IMAGE_BYTES < bytes_read[0] < MAX_IMAGE_BYTES + 256 * 1024
+        assert traced_peak < MAX_IMAGE_BYTES + 4 * MB
+    assert server.bytes_sent < bytes_read[0] + 16 * MB
+    assert rss_growth < MAX_IMAGE_BYTES + 8 * MB
+
+
+def test_a_slow_image_is_cut_off_at_the_total_deadline(server: LoopbackServer, sync: bool) -> None:
+    def drip() -> Iterator[bytes]:
+        yield head("200 OK", "Content-Type: image/png", "Content-Length: 1000")
+        for _ in range(1000):
+            time.sleep(0.05)
+            yield b"\0"
+
+    server.routes["/slow.png"] = drip
+    started = time.monotonic()
+    with pytest.raises(APITimeoutError, match=r"took longer than 0\.5 s"):
+        download(
+            f"http://slow.test:{server.port}/slow.png",
+            sync=sync,
+            hosts={"slow.test": "127.0.0.1"},
+            allowed=["slow.test"],
+            total_seconds=0.5,
+        )
+    assert time.monotonic() - started < 3
+
+
+def test_redirects_are_followed_up_to_the_named_limit(server: LoopbackServer, sync: bool) -> None:
+    def hop(n: int) -> Callable[[], Iterator[bytes]]:
+        return lambda: iter([head("302 Found", f"Location: /hop{n + 1}", "Content-Length: 0")])
+
+    for n in range(MAX_IMAGE_REDIRECTS + 2):
+        server.routes[f"/hop{n}"] = hop(n)
+    server.routes[f"/hop{MAX_IMAGE_REDIRECTS}"] = png_reply
+    base = f"http://images.test:{server.port}"
+    options: dict[str, Any] = {"hosts": {"images.test": "127.0.0.1"}, "allowed": ["images.test"]}
+    data_url = download(f"{base}/hop0", sync=sync, **options)
+    assert data_url.startswith("data:image/png")
+    server.routes[f"/hop{MAX_IMAGE_REDIRECTS}"] = hop(MAX_IMAGE_REDIRECTS)
+    with pytest.raises(InvalidRequestError, match=f"more than {MAX_IMAGE_REDIRECTS} times"):
+        download(f"{base}/hop0", sync=sync, **options)
+
+
+@pytest.mark.parametrize(
+    ("reply", "fragment"),
+    [
+        (head("302 Found", "Location: file:///etc/passwd", "Content-Length: 0"), "'file' URL"),
+        (head("200 OK", "Content-Type: text/html", "Content-Length: 0"), "image/"),
+        (head("200 OK", "Content-Type: image/png", "Content-Encoding: gzip"), "compressed"),
+        (head("404 Not Found", "Content-Length: 0"), "HTTP 404"),
+    ],
+    ids=["scheme", "content-type", "encoding", "status"],
+)
+def test_what_is_not_an_http_image_is_refused(
+    server: LoopbackServer, sync: bool, reply: bytes, fragment: str
+) -> None:
+    server.routes["/x.png"] = lambda: iter([reply])
+    with pytest.raises(InvalidRequestError, match=fragment):
+        download(
+            f"http://images.test:{server.port}/x.png",
+            sync=sync,
+            hosts={"images.test": "127.0.0.1"},
+            allowed=["images.test"],
+        )
+
+
+def test_only_http_and_https_urls_are_downloaded() -> None:
+    with pytest.raises(InvalidRequestError, match="only http and https"):
+        ImageDownloader(ClientConfig()).download_all(["ftp://example.test/cat.png"])

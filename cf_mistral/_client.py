@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from cf_mistral._bounded import aread_bounded, read_bounded
 from cf_mistral._config import ClientConfig, Timeouts
 from cf_mistral._downloads import AsyncImageDownloader, ImageDownloader
 from cf_mistral._errors import (
@@ -440,7 +441,7 @@ class WorkersAIClient(_ClientCore):
         for attempt in count():
             try:
                 with _transport_errors():
-                    response = self._http.send(self._arm(http_request))
+                    response = read_bounded(self._http.send(self._arm(http_request), stream=True))
                 return self._result(response, call, model)
             except WorkersAIError as error:
                 time.sleep(self._backoff(error, attempt))
@@ -466,9 +467,9 @@ class WorkersAIClient(_ClientCore):
                     response = self._http.send(self._arm(http_request), stream=True)
                     try:
                         if response.status_code >= 400:
-                            response.read()
+                            response = read_bounded(response)
                         if not self._stream_opened(response, http_request):
-                            response.read()
+                            response = read_bounded(response)
                             yield from _events_from_result(
                                 self._result(response, call, model), snapshots=snapshots
                             )
@@ -576,7 +577,9 @@ class AsyncWorkersAIClient(_ClientCore):
         for attempt in count():
             try:
                 with _transport_errors():
-                    response = await self._http.send(self._arm(http_request))
+                    response = await aread_bounded(
+                        await self._http.send(self._arm(http_request), stream=True)
+                    )
                 return self._result(response, call, model)
             except WorkersAIError as error:
                 await asyncio.sleep(self._backoff(error, attempt))
@@ -599,9 +602,9 @@ class AsyncWorkersAIClient(_ClientCore):
                     response = await self._http.send(self._arm(http_request), stream=True)
                     try:
                         if response.status_code >= 400:
-                            await response.aread()
+                            response = await aread_bounded(response)
                         if not self._stream_opened(response, http_request):
-                            await response.aread()
+                            response = await aread_bounded(response)
                             for event in _events_from_result(
                                 self._result(response, call, model), snapshots=snapshots
                             ):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import socket
 import threading
 import time
 import tracemalloc
@@ -28,6 +27,7 @@ from cf_mistral._downloads import (
     refused_address_class,
 )
 from cf_mistral._images import MAX_IMAGE_BYTES
+from tests.core.helpers import LoopbackServer, head
 
 PNG = bytes.fromhex("89504e470d0a1a0a") + b"\0" * 64
 MB = 1024 * 1024
@@ -120,66 +120,6 @@ def download(
 @pytest.fixture(params=[True, False], ids=["sync", "async"])
 def sync(request: pytest.FixtureRequest) -> bool:
     return bool(request.param)
-
-
-# -- a loopback server that counts what it sends -------------------------------------------
-
-
-class LoopbackServer:
-    """A raw HTTP/1.1 server on 127.0.0.1; ``routes`` map a path to a reply generator."""
-
-    def __init__(self) -> None:
-        self.routes: dict[str, Callable[[], Iterator[bytes]]] = {}
-        self.bytes_sent = 0
-        self.requests: list[str] = []
-        self._socket = socket.create_server(("127.0.0.1", 0))
-        self.port = self._socket.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self._socket.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
-
-    def _answer(self, conn: socket.socket) -> None:
-        with conn:
-            head = b""
-            while b"\r\n\r\n" not in head:
-                data = conn.recv(65536)
-                if not data:
-                    return
-                head += data
-            path = head.split(b" ")[1].decode()
-            self.requests.append(path)
-            route = self.routes.get(path.split("?")[0])
-            parts = (
-                route() if route else iter([b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"])
-            )
-            try:
-                for part in parts:
-                    conn.sendall(part)
-                    self.bytes_sent += len(part)
-            except OSError:
-                return  # the client stopped reading and closed
-
-    def close(self) -> None:
-        self._socket.close()
-
-
-@pytest.fixture
-def server() -> Iterator[LoopbackServer]:
-    server = LoopbackServer()
-    yield server
-    server.close()
-
-
-def head(status: str, *headers: str) -> bytes:
-    return ("HTTP/1.1 " + status + "\r\n" + "".join(h + "\r\n" for h in headers) + "\r\n").encode()
 
 
 def png_reply() -> Iterator[bytes]:

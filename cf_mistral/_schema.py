@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from cf_mistral._errors import InvalidParameterError
+from pydantic import BaseModel
+
+from cf_mistral._errors import InvalidParameterError, InvalidRequestError
 
 __all__ = [
     "CONTEXT_WINDOW",
@@ -19,6 +22,7 @@ __all__ = [
     "SAMPLING_PARAMETERS",
     "SAMPLING_RANGES",
     "STRUCTURAL_KEYS",
+    "check_arguments",
     "check_parameters",
     "check_sampling_params",
     "model_schema",
@@ -140,3 +144,27 @@ def check_parameters(
             "as its own argument."
         )
     return check_sampling_params({**fields, **extra})
+
+
+def check_arguments(model_class: type[BaseModel], given: Iterable[str], *, extra_name: str) -> None:
+    """Refuse keyword arguments ``model_class`` has no field for, suggesting the close match.
+
+    A misspelt argument (``temprature=0.2``) would otherwise be dropped without a word. Field
+    names and aliases are accepted. A model parameter without a field of its own is pointed to
+    ``extra_name`` (LangChain's ``model_kwargs``, LlamaIndex's ``additional_kwargs``).
+    """
+    fields = model_class.model_fields
+    known = set(fields) | {field.alias for field in fields.values() if field.alias}
+    unknown = sorted(name for name in given if name not in known)
+    if not unknown:
+        return
+    named = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, list(known), n=1)
+        named.append(f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name))
+    parameters = [name for name in unknown if name in SAMPLING_PARAMETERS]
+    raise InvalidRequestError(
+        f"{model_class.__name__} got unknown argument(s) {', '.join(named)}."
+        + (f" Pass {parameters} in {extra_name}." if parameters else "")
+        + " Nothing unknown is ever sent to Workers AI."
+    )

@@ -228,17 +228,7 @@ class ChatCloudflareMistral(BaseChatModel):
     def _refuse_unknown_arguments(cls, values: Any) -> Any:
         if not isinstance(values, dict):
             return values
-        known = set(cls.model_fields) | {
-            field.alias for field in cls.model_fields.values() if field.alias
-        }
-        unknown = sorted(key for key in values if key not in known)
-        if unknown:
-            hint = [key for key in unknown if key in _MODEL_KWARG_KEYS]
-            raise ValueError(
-                f"ChatCloudflareMistral got unknown argument(s) {unknown}."
-                + (f" Pass {hint} in model_kwargs." if hint else "")
-                + " Nothing unknown is ever sent to Workers AI."
-            )
+        cf.check_arguments(cls, values, extra_name="model_kwargs")
         return values
 
     @model_validator(mode="after")

@@ -230,6 +230,8 @@ class CloudflareMistral(FunctionCallingLLM):
         async_http_client: httpx.AsyncClient | None = None,
         **data: Any,
     ) -> None:
+        # Pydantic's default here ignores unknown keys: a misspelt argument would vanish.
+        cf_mistral.check_arguments(type(self), data, extra_name="additional_kwargs")
         super().__init__(**data)
         # Raised here, not at the first call: the message names the parameter and its range.
         check_parameters(

@@ -522,6 +522,7 @@ def test_unsupported_blocks_are_refused_naming_the_block(model: ChatCloudflareMi
         ({"model_kwargs": {"guided_json": {}}}, "guided_json"),
         ({"model_kwargs": {"temperature": 0.1}}, "own arguments"),
         ({"foo": 1}, "unknown argument"),
+        ({"temprature": 0.2}, r"'temprature' \(did you mean 'temperature'\?\)"),
         ({"timeout": "soon"}, "timeout"),
         ({"http_client": "not a client"}, r"needs an httpx\.Client"),
     ],

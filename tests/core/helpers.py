@@ -6,6 +6,7 @@ import base64
 import contextlib
 import http.server
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -144,9 +145,11 @@ class LoopbackServer:
     """A raw HTTP/1.1 server on 127.0.0.1 counting the bytes it sends.
 
     ``routes`` map a path (``"*"``: any other) to a function returning the reply's bytes lazily.
+    With ``tls`` (a server-side context) it speaks HTTPS.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        self._tls = tls
         self.routes: dict[str, Callable[[], Iterator[bytes]]] = {}
         self.bytes_sent = 0
         self.requests: list[str] = []
@@ -165,6 +168,12 @@ class LoopbackServer:
             threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
 
     def _answer(self, conn: socket.socket) -> None:
+        if self._tls is not None:
+            try:
+                conn = self._tls.wrap_socket(conn, server_side=True)
+            except OSError:  # the client refused the certificate
+                conn.close()
+                return
         with conn:
             head = b""
             while b"\r\n\r\n" not in head:

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import shutil
+import ssl
+import subprocess
 import threading
 import time
 import tracemalloc
@@ -19,7 +22,7 @@ import httpcore
 import psutil
 import pytest
 
-from cf_mistral import APITimeoutError, ClientConfig, InvalidRequestError
+from cf_mistral import APIConnectionError, APITimeoutError, ClientConfig, InvalidRequestError
 from cf_mistral._downloads import (
     MAX_IMAGE_REDIRECTS,
     AsyncImageDownloader,
@@ -54,6 +57,13 @@ class CountingStream(httpcore.NetworkStream):
     def get_extra_info(self, info: str) -> Any:
         return self._stream.get_extra_info(info)
 
+    def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: Any = None
+    ) -> httpcore.NetworkStream:
+        return CountingStream(
+            self._stream.start_tls(ssl_context, server_hostname, timeout), self._counter
+        )
+
 
 class CountingBackend(httpcore.NetworkBackend):
     """httpcore's sync backend, recording every address it connects to and the bytes read."""
@@ -65,7 +75,8 @@ class CountingBackend(httpcore.NetworkBackend):
 
     def connect_tcp(self, host: str, port: int, *args: Any, **kwargs: Any) -> Any:
         self.connected.append(host)
-        assert host in ("127.0.0.1", "::1"), f"a test tried to connect to {host}"
+        if host not in ("127.0.0.1", "::1"):  # recorded, never connected to
+            raise httpcore.ConnectError(f"the test backend connects to loopback only, not {host}")
         return CountingStream(
             self._backend.connect_tcp(host, port, *args, **kwargs), self.bytes_read
         )
@@ -78,7 +89,8 @@ class AsyncCountingBackend(httpcore.AsyncNetworkBackend):
 
     async def connect_tcp(self, host: str, port: int, *args: Any, **kwargs: Any) -> Any:
         self.connected.append(host)
-        assert host in ("127.0.0.1", "::1"), f"a test tried to connect to {host}"
+        if host not in ("127.0.0.1", "::1"):  # recorded, never connected to
+            raise httpcore.ConnectError(f"the test backend connects to loopback only, not {host}")
         return await self._backend.connect_tcp(host, port, *args, **kwargs)
 
     async def sleep(self, seconds: float) -> None:
@@ -97,6 +109,7 @@ def download(
     *,
     sync: bool,
     hosts: dict[str, str] | None = None,
+    resolve: Callable[[str, int], Sequence[str]] | None = None,
     allowed: Sequence[str] = (),
     connected: list[str] | None = None,
     bytes_read: list[int] | None = None,
@@ -108,6 +121,8 @@ def download(
     options: dict[str, Any] = {"total_seconds": total_seconds}
     if hosts is not None:
         options["resolver"] = resolver(hosts)
+    if resolve is not None:
+        options["resolver"] = resolve
     if sync:
         backend = CountingBackend(connected, bytes_read)
         downloader = ImageDownloader(config, network_backend=backend, **options)
@@ -346,3 +361,101 @@ def test_what_is_not_an_http_image_is_refused(
 def test_only_http_and_https_urls_are_downloaded() -> None:
     with pytest.raises(InvalidRequestError, match="only http and https"):
         ImageDownloader(ClientConfig()).download_all(["ftp://example.test/cat.png"])
+
+
+def test_each_connection_checks_the_address_resolved_for_it(sync: bool) -> None:
+    # DNS rebinding: a host that resolved to a public address for one connection and to an
+    # internal one for the next is refused at the second, not trusted from the first answer.
+    answers = iter(["93.184.216.34", "169.254.169.254"])
+
+    def rebinding(host: str, port: int) -> list[str]:
+        return [next(answers)]
+
+    connected: list[str] = []
+    url = "http://rebind.test/cat.png"
+    with pytest.raises(APIConnectionError):
+        download(url, sync=sync, resolve=rebinding, connected=connected)
+    with pytest.raises(InvalidRequestError, match=r"169\.254\.169\.254"):
+        download(url, sync=sync, resolve=rebinding, connected=connected)
+    assert connected == ["93.184.216.34"]  # the test backend recorded it and did not connect
+
+
+def test_a_host_with_public_and_internal_addresses_is_reached_on_a_public_one(
+    sync: bool,
+) -> None:
+    def resolve(host: str, port: int) -> list[str]:
+        return ["10.0.0.1", "93.184.216.34"]
+
+    connected: list[str] = []
+    with pytest.raises(APIConnectionError):
+        download("http://mixed.test/cat.png", sync=sync, resolve=resolve, connected=connected)
+    assert connected == ["93.184.216.34"]
+
+
+def test_downloads_ignore_proxy_variables(
+    server: LoopbackServer, sync: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Through a proxy the address finally connected to could not be checked: no proxy is used.
+    proxy = LoopbackServer()
+    try:
+        for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+            monkeypatch.setenv(name, proxy.url)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        server.routes["/cat.png"] = png_reply
+        data_url = download(
+            f"http://images.test:{server.port}/cat.png",
+            sync=sync,
+            hosts={"images.test": "127.0.0.1"},
+            allowed=["images.test"],
+        )
+        assert data_url.startswith("data:image/png")
+        assert proxy.requests == []
+        assert server.requests == ["/cat.png"]
+    finally:
+        proxy.close()
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A self-signed certificate for ``images.test`` (made by the openssl command)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is needed to make a test certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = str(folder / "cert.pem"), str(folder / "key.pem")
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-keyout", key, "-out", cert, "-subj", "/CN=images.test"),
+            *("-addext", "subjectAltName=DNS:images.test"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+@pytest.mark.parametrize(("name", "works"), [("images.test", True), ("other.test", False)])
+def test_https_verifies_the_certificate_for_the_host_name_not_the_address(
+    certificate: tuple[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    sync: bool,
+    name: str,
+    works: bool,
+) -> None:
+    cert, key = certificate
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    server = LoopbackServer(tls=tls)
+    try:
+        server.routes["/cat.png"] = png_reply
+        monkeypatch.setenv("SSL_CERT_FILE", cert)  # trust the test certificate
+        url = f"https://{name}:{server.port}/cat.png"
+        options: dict[str, Any] = {"hosts": {name: "127.0.0.1"}, "allowed": [name]}
+        if works:
+            assert download(url, sync=sync, **options).startswith("data:image/png")
+        else:
+            with pytest.raises(APIConnectionError, match=r"CERTIFICATE_VERIFY_FAILED"):
+                download(url, sync=sync, **options)
+    finally:
+        server.close()

@@ -358,7 +358,22 @@ def _pool_options() -> dict[str, Any]:
     return {"ssl_context": httpx.create_ssl_context(), "max_connections": 4, "retries": 0}
 
 
-class ImageDownloader:
+class _Downloader:
+    """What both downloaders hold: the settings, the address guard, the backend to wrap."""
+
+    def __init__(
+        self, config: ClientConfig, resolver: Resolver, backend: Any, total_seconds: float
+    ) -> None:
+        self._config = config
+        self._guard = _AddressGuard(config.private_image_hosts, resolver)
+        self._backend = backend
+        self._total_seconds = total_seconds
+
+    def _start(self, url: str) -> _Download:
+        return _Download(url, config=self._config, total_seconds=self._total_seconds)
+
+
+class ImageDownloader(_Downloader):
     """Download images as data URLs, within the bounds and destinations described above.
 
     ``resolver`` and ``network_backend`` (the backend connecting by address) are there for
@@ -373,10 +388,8 @@ class ImageDownloader:
         network_backend: httpcore.NetworkBackend | None = None,
         total_seconds: float = IMAGE_DOWNLOAD_SECONDS,
     ) -> None:
-        self._config = config
-        self._guard = _AddressGuard(config.private_image_hosts, resolver)
-        self._backend = network_backend or httpcore.SyncBackend()
-        self._total_seconds = total_seconds
+        backend = network_backend or httpcore.SyncBackend()
+        super().__init__(config, resolver, backend, total_seconds)
 
     def download_all(self, urls: Sequence[str]) -> dict[str, str]:
         """Each URL's data URL; the first failure raises."""
@@ -387,7 +400,7 @@ class ImageDownloader:
             return {url: self._download(pool, url) for url in urls}
 
     def _download(self, pool: httpcore.ConnectionPool, url: str) -> str:
-        download = _Download(url, config=self._config, total_seconds=self._total_seconds)
+        download = self._start(url)
         with _network_errors(url):
             while True:
                 target, headers, extensions = download.request()
@@ -399,7 +412,7 @@ class ImageDownloader:
                     return download.data_url()
 
 
-class AsyncImageDownloader:
+class AsyncImageDownloader(_Downloader):
     """The async twin of :class:`ImageDownloader` (an ``httpcore.AnyIOBackend`` by default)."""
 
     def __init__(
@@ -410,10 +423,8 @@ class AsyncImageDownloader:
         network_backend: httpcore.AsyncNetworkBackend | None = None,
         total_seconds: float = IMAGE_DOWNLOAD_SECONDS,
     ) -> None:
-        self._config = config
-        self._guard = _AddressGuard(config.private_image_hosts, resolver)
-        self._backend = network_backend or httpcore.AnyIOBackend()
-        self._total_seconds = total_seconds
+        backend = network_backend or httpcore.AnyIOBackend()
+        super().__init__(config, resolver, backend, total_seconds)
 
     async def download_all(self, urls: Sequence[str]) -> dict[str, str]:
         """Each URL's data URL; the first failure raises."""
@@ -424,7 +435,7 @@ class AsyncImageDownloader:
             return {url: await self._download(pool, url) for url in urls}
 
     async def _download(self, pool: httpcore.AsyncConnectionPool, url: str) -> str:
-        download = _Download(url, config=self._config, total_seconds=self._total_seconds)
+        download = self._start(url)
         with _network_errors(url):
             while True:
                 target, headers, extensions = download.request()

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import re
-import signal
-import subprocess
-import sys
-
 import httpx
 import pytest
 
@@ -64,29 +59,3 @@ def test_the_bound_can_be_changed_while_running(emulator: Emulator, client: http
 def test_a_negative_bound_is_refused(emulator: Emulator) -> None:
     with pytest.raises(ValueError, match="max_recorded_requests=-1"):
         emulator.configure(max_recorded_requests=-1)
-
-
-def test_the_cli_takes_the_bound() -> None:
-    command = [sys.executable, "-m", "cf_mistral", "emulator", "--port", "0"]
-    command += ["--max-recorded-requests", "2"]
-    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as proc:
-        try:
-            assert proc.stdout is not None
-            found = re.search(r"listening on (http://\S+)", proc.stdout.readline())
-            assert found, "the banner names the URL"
-            url = found.group(1)
-            run = f"{url}/client/v4/accounts/a/ai/run/@cf/mistralai/mistral-small-3.1-24b-instruct"
-            headers = {"Authorization": "Bearer test-token"}
-            for index in range(3):
-                httpx.post(run, json=chat(f"request {index}"), headers=headers)
-            recorded = httpx.get(url + "/__emulator/requests").json()["requests"]
-            assert [r["body"]["messages"][0]["content"] for r in recorded] == [
-                "request 1",
-                "request 2",
-            ]
-            proc.send_signal(signal.SIGINT)
-            assert proc.wait(10) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()

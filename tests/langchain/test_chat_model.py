@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import http.server
 import json
 import pickle
 import re
@@ -31,7 +30,7 @@ from cf_mistral._prevalidated import model_state
 from cf_mistral.emulator import Emulator
 from langchain_cf_mistral import ChatCloudflareMistral
 from langchain_cf_mistral._chat_model import _new_text_generation, _new_text_message, _text_chunk
-from tests.core.helpers import serving
+from tests.core.helpers import LoopbackServer, head
 
 from .conftest import Runner
 
@@ -463,23 +462,15 @@ def test_remote_image_is_refused_with_the_fix(
     assert emulator.requests == []
 
 
-class _PngHandler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "image/png")
-        self.send_header("Content-Length", str(len(PNG)))
-        self.end_headers()
-        self.wfile.write(PNG)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 def test_remote_image_is_inlined_when_opted_in(
     connection: dict[str, Any], emulator: Emulator
 ) -> None:
-    with serving(_PngHandler) as image_root:
-        url = f"{image_root}/cat.png"
+    server = LoopbackServer()
+    server.routes["/cat.png"] = lambda: iter(
+        [head("200 OK", "Content-Type: image/png", f"Content-Length: {len(PNG)}") + PNG]
+    )
+    try:
+        url = f"{server.url}/cat.png"
         blocks = [HumanMessage(content=[{"type": "image", "url": url}])]
         # Loopback is a private destination: refused unless the host is named.
         model = ChatCloudflareMistral(**connection, inline_remote_images=True)
@@ -491,6 +482,8 @@ def test_remote_image_is_inlined_when_opted_in(
         assert model.profile is not None
         assert model.profile["image_url_inputs"] is True
         model.invoke(blocks)
+    finally:
+        server.close()
     part = body(emulator)["messages"][0]["content"][0]
     assert part == {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG_B64}"}}
 

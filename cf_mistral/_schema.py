@@ -152,6 +152,14 @@ def check_arguments(model_class: type[BaseModel], given: Iterable[str], *, extra
     A misspelt argument (``temprature=0.2``) would otherwise be dropped without a word. Field
     names and aliases are accepted. A model parameter without a field of its own is pointed to
     ``extra_name`` (LangChain's ``model_kwargs``, LlamaIndex's ``additional_kwargs``).
+
+    >>> from pydantic import BaseModel
+    >>> class Settings(BaseModel):
+    ...     temperature: float = 0.0
+    >>> check_arguments(Settings, {"temprature": 0.2}, extra_name="model_kwargs")
+    Traceback (most recent call last):
+    cf_mistral.InvalidRequestError: Settings got unknown argument(s) 'temprature' \
+(did you mean 'temperature'?). Nothing unknown is ever sent to Workers AI.
     """
     fields = model_class.model_fields
     known = set(fields) | {field.alias for field in fields.values() if field.alias}

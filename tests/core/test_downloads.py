@@ -8,6 +8,7 @@ attempts, and the tests assert it was never asked.
 from __future__ import annotations
 
 import asyncio
+import doctest
 import gc
 import shutil
 import ssl
@@ -22,7 +23,13 @@ import httpcore
 import psutil
 import pytest
 
-from cf_mistral import APIConnectionError, APITimeoutError, ClientConfig, InvalidRequestError
+from cf_mistral import (
+    APIConnectionError,
+    APITimeoutError,
+    ClientConfig,
+    InvalidRequestError,
+    check_arguments,
+)
 from cf_mistral._downloads import (
     MAX_IMAGE_REDIRECTS,
     AsyncImageDownloader,
@@ -459,3 +466,13 @@ def test_https_verifies_the_certificate_for_the_host_name_not_the_address(
                 download(url, sync=sync, **options)
     finally:
         server.close()
+
+
+@pytest.mark.parametrize("function", [refused_address_class, check_arguments])
+def test_the_docstring_examples_hold(function: Callable[..., Any]) -> None:
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    for example in doctest.DocTestFinder().find(function, globs={function.__name__: function}):
+        runner.run(example)
+    results = runner.summarize(verbose=False)
+    assert results.attempted > 0
+    assert results.failed == 0

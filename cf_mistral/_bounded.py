@@ -30,8 +30,12 @@ class _BoundedBody:
         self.size = 0
         declared = response.headers.get("content-length", "").strip()
         # A compressed body's Content-Length is not its size once decoded: checked as it is read.
-        if declared.isdigit() and int(declared) > limit and _identity(response):
+        identity = _identity(response)
+        if declared.isdigit() and int(declared) > limit and identity:
             raise self._too_large(f"declares {int(declared)} bytes")
+        #: An uncompressed body with a Content-Length within the limit: HTTP/1.1 framing reads
+        #: no more than declared, so httpx may read it as it always does (no copy, no new object).
+        self.declared_within_limit = declared.isdigit() and identity
 
     def feed(self, chunk: bytes) -> None:
         self.size += len(chunk)
@@ -79,6 +83,9 @@ def read_bounded(response: httpx.Response, limit: int = MAX_REPLY_BYTES) -> http
     """
     try:
         body = _BoundedBody(response, limit)
+        if body.declared_within_limit:
+            response.read()
+            return response
         for chunk in response.iter_bytes():
             body.feed(chunk)
     finally:
@@ -90,6 +97,9 @@ async def aread_bounded(response: httpx.Response, limit: int = MAX_REPLY_BYTES) 
     """The async twin of :func:`read_bounded`."""
     try:
         body = _BoundedBody(response, limit)
+        if body.declared_within_limit:
+            await response.aread()
+            return response
         async for chunk in response.aiter_bytes():
             body.feed(chunk)
     finally:

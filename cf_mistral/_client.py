@@ -364,7 +364,8 @@ class WorkersAIClient(_ClientCore):
             and time; loopback, private, link-local and other internal addresses refused).
         private_image_hosts: host names whose images may be downloaded from such internal
             addresses (exact names, e.g. ``["images.internal"]``).
-        http_client: your own ``httpx.Client`` (proxies, transports); you close it.
+        http_client: your own ``httpx.Client`` (proxies, transports); you close it. Image
+            downloads do not use it: they make their own checked, direct connections.
 
     Instantiate and call::
 

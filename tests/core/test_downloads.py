@@ -326,6 +326,26 @@ def test_a_slow_image_is_cut_off_at_the_total_deadline(server: LoopbackServer, s
     assert time.monotonic() - started < 3
 
 
+def test_a_server_that_never_answers_is_cut_off_at_the_total_deadline(
+    server: LoopbackServer, sync: bool
+) -> None:
+    def silent() -> Iterator[bytes]:
+        time.sleep(3)
+        yield head("200 OK", "Content-Type: image/png", "Content-Length: 0")
+
+    server.routes["/silent.png"] = silent
+    started = time.monotonic()
+    with pytest.raises(APITimeoutError, match="timed out"):
+        download(
+            f"http://slow.test:{server.port}/silent.png",
+            sync=sync,
+            hosts={"slow.test": "127.0.0.1"},
+            allowed=["slow.test"],
+            total_seconds=0.5,
+        )
+    assert time.monotonic() - started < 2
+
+
 def test_redirects_are_followed_up_to_the_named_limit(server: LoopbackServer, sync: bool) -> None:
     def hop(n: int) -> Callable[[], Iterator[bytes]]:
         return lambda: iter([head("302 Found", f"Location: /hop{n + 1}", "Content-Length: 0")])

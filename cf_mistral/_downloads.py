@@ -359,14 +359,26 @@ def _pool_options() -> dict[str, Any]:
 
 
 class _Downloader:
-    """What both downloaders hold: the settings, the address guard, the backend to wrap."""
+    """What both downloaders hold: the settings, the address guard, the backend to wrap.
+
+    ``resolver`` and ``network_backend`` (the backend connecting by address) are there for
+    tests; the defaults are the system resolver and httpcore's own backend.
+    """
+
+    #: httpcore's backend for this shell, used when none is given.
+    _default_backend: type[httpcore.NetworkBackend | httpcore.AsyncNetworkBackend]
 
     def __init__(
-        self, config: ClientConfig, resolver: Resolver, backend: Any, total_seconds: float
+        self,
+        config: ClientConfig,
+        *,
+        resolver: Resolver = system_resolver,
+        network_backend: httpcore.NetworkBackend | httpcore.AsyncNetworkBackend | None = None,
+        total_seconds: float = IMAGE_DOWNLOAD_SECONDS,
     ) -> None:
         self._config = config
         self._guard = _AddressGuard(config.private_image_hosts, resolver)
-        self._backend = backend
+        self._backend: Any = network_backend or self._default_backend()
         self._total_seconds = total_seconds
 
     def _start(self, url: str) -> _Download:
@@ -374,22 +386,9 @@ class _Downloader:
 
 
 class ImageDownloader(_Downloader):
-    """Download images as data URLs, within the bounds and destinations described above.
+    """Download images as data URLs, within the bounds and destinations described above."""
 
-    ``resolver`` and ``network_backend`` (the backend connecting by address) are there for
-    tests; the defaults are the system resolver and httpcore's sync backend.
-    """
-
-    def __init__(
-        self,
-        config: ClientConfig,
-        *,
-        resolver: Resolver = system_resolver,
-        network_backend: httpcore.NetworkBackend | None = None,
-        total_seconds: float = IMAGE_DOWNLOAD_SECONDS,
-    ) -> None:
-        backend = network_backend or httpcore.SyncBackend()
-        super().__init__(config, resolver, backend, total_seconds)
+    _default_backend = httpcore.SyncBackend
 
     def download_all(self, urls: Sequence[str]) -> dict[str, str]:
         """Each URL's data URL; the first failure raises."""
@@ -415,16 +414,7 @@ class ImageDownloader(_Downloader):
 class AsyncImageDownloader(_Downloader):
     """The async twin of :class:`ImageDownloader` (an ``httpcore.AnyIOBackend`` by default)."""
 
-    def __init__(
-        self,
-        config: ClientConfig,
-        *,
-        resolver: Resolver = system_resolver,
-        network_backend: httpcore.AsyncNetworkBackend | None = None,
-        total_seconds: float = IMAGE_DOWNLOAD_SECONDS,
-    ) -> None:
-        backend = network_backend or httpcore.AnyIOBackend()
-        super().__init__(config, resolver, backend, total_seconds)
+    _default_backend = httpcore.AnyIOBackend
 
     async def download_all(self, urls: Sequence[str]) -> dict[str, str]:
         """Each URL's data URL; the first failure raises."""

@@ -139,6 +139,17 @@ def download(
     return asyncio.run(adownloader.download_all([url]))[url]
 
 
+def from_trusted_host(server: LoopbackServer, path: str, *, sync: bool, **options: Any) -> str:
+    """Download ``path`` from ``server`` as ``images.test``, named in private_image_hosts."""
+    return download(
+        f"http://images.test:{server.port}{path}",
+        sync=sync,
+        hosts={"images.test": "127.0.0.1"},
+        allowed=["images.test"],
+        **options,
+    )
+
+
 @pytest.fixture(params=[True, False], ids=["sync", "async"])
 def sync(request: pytest.FixtureRequest) -> bool:
     return bool(request.param)
@@ -276,13 +287,7 @@ def test_a_200_mb_image_is_refused_within_a_few_mb_of_the_limit(
     tracemalloc.start()
     try:
         with pytest.raises(InvalidRequestError, match=str(MAX_IMAGE_BYTES)):
-            download(
-                f"http://big.test:{server.port}/huge.png",
-                sync=True,
-                hosts={"big.test": "127.0.0.1"},
-                allowed=["big.test"],
-                bytes_read=bytes_read,
-            )
+            from_trusted_host(server, "/huge.png", sync=True, bytes_read=bytes_read)
         _, traced_peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -306,43 +311,30 @@ def test_a_200_mb_image_is_refused_within_a_few_mb_of_the_limit(
     assert rss_growth < MAX_IMAGE_BYTES + 8 * MB
 
 
-def test_a_slow_image_is_cut_off_at_the_total_deadline(server: LoopbackServer, sync: bool) -> None:
-    def drip() -> Iterator[bytes]:
-        yield head("200 OK", "Content-Type: image/png", "Content-Length: 1000")
-        for _ in range(1000):
-            time.sleep(0.05)
-            yield b"\0"
-
-    server.routes["/slow.png"] = drip
-    started = time.monotonic()
-    with pytest.raises(APITimeoutError, match=r"took longer than 0\.5 s"):
-        download(
-            f"http://slow.test:{server.port}/slow.png",
-            sync=sync,
-            hosts={"slow.test": "127.0.0.1"},
-            allowed=["slow.test"],
-            total_seconds=0.5,
-        )
-    assert time.monotonic() - started < 3
+def drip() -> Iterator[bytes]:
+    yield head("200 OK", "Content-Type: image/png", "Content-Length: 1000")
+    for _ in range(1000):
+        time.sleep(0.05)
+        yield b"\0"
 
 
-def test_a_server_that_never_answers_is_cut_off_at_the_total_deadline(
-    server: LoopbackServer, sync: bool
+def silent() -> Iterator[bytes]:
+    time.sleep(3)
+    yield head("200 OK", "Content-Type: image/png", "Content-Length: 0")
+
+
+@pytest.mark.parametrize(
+    ("reply", "message"),
+    [(drip, r"took longer than 0\.5 s"), (silent, "timed out")],
+    ids=["slow-body", "no-answer"],
+)
+def test_a_slow_image_is_cut_off_at_the_total_deadline(
+    server: LoopbackServer, sync: bool, reply: Callable[[], Iterator[bytes]], message: str
 ) -> None:
-    def silent() -> Iterator[bytes]:
-        time.sleep(3)
-        yield head("200 OK", "Content-Type: image/png", "Content-Length: 0")
-
-    server.routes["/silent.png"] = silent
+    server.routes["/slow.png"] = reply
     started = time.monotonic()
-    with pytest.raises(APITimeoutError, match="timed out"):
-        download(
-            f"http://slow.test:{server.port}/silent.png",
-            sync=sync,
-            hosts={"slow.test": "127.0.0.1"},
-            allowed=["slow.test"],
-            total_seconds=0.5,
-        )
+    with pytest.raises(APITimeoutError, match=message):
+        from_trusted_host(server, "/slow.png", sync=sync, total_seconds=0.5)
     assert time.monotonic() - started < 2
 
 
@@ -353,13 +345,10 @@ def test_redirects_are_followed_up_to_the_named_limit(server: LoopbackServer, sy
     for n in range(MAX_IMAGE_REDIRECTS + 2):
         server.routes[f"/hop{n}"] = hop(n)
     server.routes[f"/hop{MAX_IMAGE_REDIRECTS}"] = png_reply
-    base = f"http://images.test:{server.port}"
-    options: dict[str, Any] = {"hosts": {"images.test": "127.0.0.1"}, "allowed": ["images.test"]}
-    data_url = download(f"{base}/hop0", sync=sync, **options)
-    assert data_url.startswith("data:image/png")
+    assert from_trusted_host(server, "/hop0", sync=sync).startswith("data:image/png")
     server.routes[f"/hop{MAX_IMAGE_REDIRECTS}"] = hop(MAX_IMAGE_REDIRECTS)
     with pytest.raises(InvalidRequestError, match=f"more than {MAX_IMAGE_REDIRECTS} times"):
-        download(f"{base}/hop0", sync=sync, **options)
+        from_trusted_host(server, "/hop0", sync=sync)
 
 
 @pytest.mark.parametrize(
@@ -377,12 +366,7 @@ def test_what_is_not_an_http_image_is_refused(
 ) -> None:
     server.routes["/x.png"] = lambda: iter([reply])
     with pytest.raises(InvalidRequestError, match=fragment):
-        download(
-            f"http://images.test:{server.port}/x.png",
-            sync=sync,
-            hosts={"images.test": "127.0.0.1"},
-            allowed=["images.test"],
-        )
+        from_trusted_host(server, "/x.png", sync=sync)
 
 
 def test_only_http_and_https_urls_are_downloaded() -> None:
@@ -430,12 +414,7 @@ def test_downloads_ignore_proxy_variables(
         monkeypatch.delenv("NO_PROXY", raising=False)
         monkeypatch.delenv("no_proxy", raising=False)
         server.routes["/cat.png"] = png_reply
-        data_url = download(
-            f"http://images.test:{server.port}/cat.png",
-            sync=sync,
-            hosts={"images.test": "127.0.0.1"},
-            allowed=["images.test"],
-        )
+        data_url = from_trusted_host(server, "/cat.png", sync=sync)
         assert data_url.startswith("data:image/png")
         assert proxy.requests == []
         assert server.requests == ["/cat.png"]

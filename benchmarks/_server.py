@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -145,6 +146,16 @@ class EmulatorProcess:
     def script_chunks(self, chunks: list[str], repeat: int = 0) -> None:
         """Serve a reply made of exactly these stream pieces (``repeat=0``: until reset)."""
         self.script(chunks=chunks, repeat=repeat)
+
+    def set_fault_rate(self, rate: float, kinds: Sequence[str], seed: int) -> None:
+        """Fail a fraction of requests with faults of these kinds (deterministic per seed)."""
+        self._post("faults", {"rate": rate, "kinds": list(kinds), "seed": seed})
+
+    def rss_bytes(self) -> int:
+        """The emulator process's resident memory."""
+        import psutil
+
+        return int(psutil.Process(self.pid).memory_info().rss)
 
     def clear_requests(self) -> None:
         self._admin.delete(f"{self.url}/__emulator/requests").raise_for_status()

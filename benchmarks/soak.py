@@ -8,7 +8,10 @@ connection resets, truncated / stalled / malformed streams, in-band errors, the 
 Every request must end in a success whose text is the whole reply, or in a ``WorkersAIError``;
 a stream cut after it began must keep exactly the text the caller received. Nothing may hang,
 no exception may go unhandled, and after the run no socket or descriptor may be left open. The
-figures are printed; the exit status is 1 when any of that fails. tests/reliability/test_soak.py
+emulator runs in its own process, and its memory must stay flat: the growth per thousand
+requests over the second half of the run (the recorded-request window is full by then) must
+stay under ``FLAT_KB_PER_THOUSAND``. The figures are printed; the exit status is 1 when any of
+that fails. tests/reliability/test_soak.py
 runs the same code with 300 requests in ``make test``.
 """
 
@@ -39,7 +42,7 @@ from cf_mistral import (
     WorkersAIClient,
     WorkersAIError,
 )
-from cf_mistral.emulator import Emulator, FaultKind
+from cf_mistral.emulator import FaultKind
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -61,6 +64,11 @@ FRAMEWORKS = ("core", "langchain", "llamaindex")
 #: No request may take longer than this; one that does counts as a hang.
 HANG_AFTER = 60.0
 TIMEOUTS = {"connect": 5.0, "read": 20.0, "stream_idle": 0.5}
+#: The emulator's memory is flat when it grows less than this per thousand requests (an
+#: emulator that recorded every request grew by about 2,500 KB per thousand).
+FLAT_KB_PER_THOUSAND = 250.0
+#: Fewer requests than this in the measured half say nothing about a slope: reported, not judged.
+MIN_MEASURED_REQUESTS = 1000
 
 
 @dataclass
@@ -86,10 +94,28 @@ class Report:
     rss_end_mb: float = 0.0
     leaked_sockets: int = 0
     leaked_fds: int = 0
+    emulator_rss_start_mb: float = 0.0
+    emulator_rss_mid_mb: float = 0.0
+    emulator_rss_end_mb: float = 0.0
+    #: Wire requests between the mid and end samples of the emulator's memory.
+    emulator_measured_requests: int = 0
 
     @property
     def rss_growth_mb(self) -> float:
         return self.rss_end_mb - self.rss_start_mb
+
+    @property
+    def emulator_kb_per_thousand(self) -> float:
+        """The emulator's memory growth per thousand requests over the run's second half."""
+        growth_kb = (self.emulator_rss_end_mb - self.emulator_rss_mid_mb) * 1024
+        return growth_kb * 1000 / max(self.emulator_measured_requests, 1)
+
+    @property
+    def emulator_flat(self) -> bool | None:
+        """Whether the emulator's memory stayed flat; ``None`` for too short a run."""
+        if self.emulator_measured_requests < MIN_MEASURED_REQUESTS:
+            return None
+        return self.emulator_kb_per_thousand < FLAT_KB_PER_THOUSAND
 
     @property
     def ok(self) -> bool:
@@ -101,6 +127,7 @@ class Report:
             or self.wrong_text
             or self.leaked_sockets
             or self.leaked_fds > 0
+            or self.emulator_flat is False
             or sum(self.outcomes.values()) != self.requests
         )
 
@@ -212,20 +239,30 @@ async def soak(
     executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="soak")
     loop.set_default_executor(executor)
 
-    server = Emulator().start()
-    port = server.port
+    # The emulator in its own process, as `cf-mistral emulator` runs beside an app: its memory
+    # is measured apart from the clients'.
+    sys.path.insert(0, str(ROOT))
+    from benchmarks._server import EmulatorProcess
+
+    server = EmulatorProcess().__enter__()  # closed after the run, below
+    port = int(server.url.rsplit(":", 1)[1])
     models = _Models(
         {"account_id": server.account_id, "api_token": server.token, "base_url": server.base_url}
     )
     # Warm up (imports, pools, first-call caches) so that RSS growth measures the soak itself.
-    for framework in FRAMEWORKS:
-        for streams in (False, True):
-            _sync_request(models, framework, streams, "warm-up", [])
-            await _async_request(models, framework, streams, "warm-up", [])
+    try:
+        for framework in FRAMEWORKS:
+            for streams in (False, True):
+                _sync_request(models, framework, streams, "warm-up", [])
+                await _async_request(models, framework, streams, "warm-up", [])
+    except BaseException:
+        server.close()
+        raise
     gc.collect()
     report.rss_start_mb = process.memory_info().rss / 2**20
     server.clear_requests()
-    server.set_fault_rate(fault_rate, kinds=SOAK_FAULTS, seed=seed)
+    server.set_fault_rate(fault_rate, kinds=[kind.value for kind in SOAK_FAULTS], seed=seed)
+    report.emulator_rss_start_mb = server.rss_bytes() / 2**20
     gate = asyncio.Semaphore(concurrency)
     outcomes: Counter[str] = Counter()
     by_path: Counter[str] = Counter()
@@ -273,21 +310,27 @@ async def soak(
             by_path[path] += 1
 
     started = time.monotonic()
+    half = requests // 2
     try:
-        await asyncio.gather(*(one(index) for index in range(requests)))
+        await asyncio.gather(*(one(index) for index in range(half)))
+        report.emulator_rss_mid_mb = server.rss_bytes() / 2**20
+        wire_mid = server.health()["requests_received"]
+        await asyncio.gather(*(one(index) for index in range(half, requests)))
+        report.emulator_rss_end_mb = server.rss_bytes() / 2**20
     finally:
         report.wall_seconds = time.monotonic() - started
         await models.aclose()
-        wire = server.requests
-        server.stop()
+        health = server.health()
+        server.close()
         executor.shutdown(wait=True)
         threading.excepthook = previous_hook
 
     report.outcomes = dict(outcomes.most_common())
     report.by_path = dict(sorted(by_path.items()))
-    report.wire_requests = len(wire)
-    report.faults_injected = sum(1 for recorded in wire if recorded.fault)
-    report.retries = len(wire) - requests
+    report.wire_requests = health["requests_received"]
+    report.faults_injected = health["faults_injected"]
+    report.retries = report.wire_requests - requests
+    report.emulator_measured_requests = report.wire_requests - wire_mid
     latencies.sort()
     report.latency_p50 = statistics.median(latencies)
     report.latency_p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
@@ -339,6 +382,12 @@ def print_report(report: Report, figures: dict[str, Any]) -> None:
     print(f"  RSS {report.rss_start_mb:.0f} -> {report.rss_end_mb:.0f} MB "
           f"(growth {report.rss_growth_mb:+.1f} MB); leaked sockets {report.leaked_sockets}, "
           f"leaked descriptors {report.leaked_fds}")  # fmt: skip
+    verdict = {True: "flat", False: "NOT FLAT", None: "too few requests to judge"}
+    print(f"  emulator process RSS {report.emulator_rss_start_mb:.0f} -> "
+          f"{report.emulator_rss_mid_mb:.0f} -> {report.emulator_rss_end_mb:.0f} MB; growth "
+          f"{report.emulator_kb_per_thousand:+.0f} KB per 1,000 requests over the last "
+          f"{report.emulator_measured_requests} ({verdict[report.emulator_flat]}, limit "
+          f"{FLAT_KB_PER_THOUSAND:.0f} KB)")  # fmt: skip
     for problem in (report.untyped_errors + report.unhandled)[:10]:
         print(f"  ! {problem}")
     if figures:

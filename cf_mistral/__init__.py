@@ -42,6 +42,7 @@ from cf_mistral._schema import (
     DEFAULT_MODEL,
     MODEL_INPUT_KEYS,
     SAMPLING_PARAMETERS,
+    check_arguments,
     check_parameters,
     check_sampling_params,
 )
@@ -128,6 +129,7 @@ __all__ = [
     "WorkersAIClient",
     "WorkersAIError",
     "__version__",
+    "check_arguments",
     "check_http_clients",
     "check_parameters",
     "check_sampling_params",

@@ -35,6 +35,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     emulator.add_argument(
         "--stream-interval", type=float, default=0.0, help="seconds between stream events"
     )
+    emulator.add_argument(
+        "--max-recorded-requests",
+        type=int,
+        default=1000,
+        help="how many of the latest requests to keep for /__emulator/requests (default 1000); "
+        "older ones are dropped so that memory stays flat",
+    )
 
     args = parser.parse_args(argv)
     if args.command == "emulator":
@@ -45,6 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             token=args.token or None,
             latency=args.latency,
             stream_interval=args.stream_interval,
+            max_recorded_requests=args.max_recorded_requests,
         )
         serve(host=args.host, port=args.port, config=config)
     return 0

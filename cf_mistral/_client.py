@@ -19,12 +19,14 @@ from typing import Any, TypeVar
 
 import httpx
 
+from cf_mistral._bounded import aread_bounded, read_bounded
 from cf_mistral._config import (
     SESSION_AFFINITY_HEADER,
     ClientConfig,
     Timeouts,
     check_session_affinity,
 )
+from cf_mistral._downloads import AsyncImageDownloader, ImageDownloader
 from cf_mistral._errors import (
     APIConnectionError,
     APITimeoutError,
@@ -33,7 +35,6 @@ from cf_mistral._errors import (
     StreamInterruptedError,
     WorkersAIError,
 )
-from cf_mistral._images import to_data_url
 from cf_mistral._pricing import ModelPrice
 from cf_mistral._request import PreparedCall, prepare_call, remote_image_urls
 from cf_mistral._response import parse_reply
@@ -292,15 +293,6 @@ class _ClientCore:
             prepare_call(request, stream=False)
         return urls
 
-    @staticmethod
-    def _inline(url: str, response: httpx.Response) -> str:
-        if response.status_code != 200:
-            raise InvalidRequestError(
-                f"Downloading image {url} to inline it failed with HTTP {response.status_code}."
-            )
-        mime = response.headers.get("content-type", "").split(";")[0].strip()
-        return to_data_url(response.content, mime)
-
     def _backoff(self, error: WorkersAIError, attempt: int) -> float:
         """The delay before the next attempt, or re-raise ``error`` when it is not retried."""
         if not should_retry(error, attempt=attempt, max_retries=self.config.max_retries):
@@ -383,13 +375,17 @@ class WorkersAIClient(_ClientCore):
         timeout: seconds, a mapping or :class:`Timeouts` (finite by default).
         max_retries: retries of retryable errors (default 2).
         default_headers: extra headers on every request.
-        inline_remote_images: download http(s) image URLs and send them inline.
+        inline_remote_images: download http(s) image URLs and send them inline (bounded in size
+            and time; loopback, private, link-local and other internal addresses refused).
+        private_image_hosts: host names whose images may be downloaded from such internal
+            addresses (exact names, e.g. ``["images.internal"]``).
         session_affinity: a key sent as ``x-session-affinity`` on every call (a
             :class:`ChatRequest` may carry its own), so calls of one conversation reach the
             replica that holds its prompt cache.
         pricing: ``{model id: ModelPrice}`` overriding the price table behind
             :attr:`ChatResult.cost_usd`.
-        http_client: your own ``httpx.Client`` (proxies, transports); you close it.
+        http_client: your own ``httpx.Client`` (proxies, transports); you close it. Image
+            downloads do not use it: they make their own checked, direct connections.
 
     Instantiate and call::
 
@@ -466,7 +462,7 @@ class WorkersAIClient(_ClientCore):
         for attempt in count():
             try:
                 with _transport_errors():
-                    response = self._http.send(self._arm(http_request))
+                    response = read_bounded(self._http.send(self._arm(http_request), stream=True))
                 return self._result(response, call, model)
             except WorkersAIError as error:
                 time.sleep(self._backoff(error, attempt))
@@ -492,9 +488,9 @@ class WorkersAIClient(_ClientCore):
                     response = self._http.send(self._arm(http_request), stream=True)
                     try:
                         if response.status_code >= 400:
-                            response.read()
+                            response = read_bounded(response)
                         if not self._stream_opened(response, http_request):
-                            response.read()
+                            response = read_bounded(response)
                             yield from _events_from_result(
                                 self._result(response, call, model), snapshots=snapshots
                             )
@@ -515,12 +511,7 @@ class WorkersAIClient(_ClientCore):
                 time.sleep(self._backoff(error, attempt))
 
     def _download_images(self, request: ChatRequest) -> dict[str, str]:
-        inlined = {}
-        for url in self._remote_images(request):
-            with _transport_errors():
-                response = self._http.get(url, follow_redirects=True)
-            inlined[url] = self._inline(url, response)
-        return inlined
+        return ImageDownloader(self.config).download_all(self._remote_images(request))
 
     def close(self) -> None:
         """Close the connection pool (only if this client created it)."""
@@ -607,7 +598,9 @@ class AsyncWorkersAIClient(_ClientCore):
         for attempt in count():
             try:
                 with _transport_errors():
-                    response = await self._http.send(self._arm(http_request))
+                    response = await aread_bounded(
+                        await self._http.send(self._arm(http_request), stream=True)
+                    )
                 return self._result(response, call, model)
             except WorkersAIError as error:
                 await asyncio.sleep(self._backoff(error, attempt))
@@ -630,9 +623,9 @@ class AsyncWorkersAIClient(_ClientCore):
                     response = await self._http.send(self._arm(http_request), stream=True)
                     try:
                         if response.status_code >= 400:
-                            await response.aread()
+                            response = await aread_bounded(response)
                         if not self._stream_opened(response, http_request):
-                            await response.aread()
+                            response = await aread_bounded(response)
                             for event in _events_from_result(
                                 self._result(response, call, model), snapshots=snapshots
                             ):
@@ -656,12 +649,7 @@ class AsyncWorkersAIClient(_ClientCore):
                 await asyncio.sleep(self._backoff(error, attempt))
 
     async def _download_images(self, request: ChatRequest) -> dict[str, str]:
-        inlined = {}
-        for url in self._remote_images(request):
-            with _transport_errors():
-                response = await self._http.get(url, follow_redirects=True)
-            inlined[url] = self._inline(url, response)
-        return inlined
+        return await AsyncImageDownloader(self.config).download_all(self._remote_images(request))
 
     async def aclose(self) -> None:
         """Close the connection pool (only if this client created it).

@@ -9,7 +9,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -93,6 +93,16 @@ def check_session_affinity(value: object) -> str | None:
             "(hashlib.sha256(key.encode()).hexdigest())."
         )
     return value
+
+
+def _host_names(value: Sequence[str] | None) -> tuple[str, ...]:
+    # A bare string is a sequence too: "images.internal" would allow "i", "m", ...
+    if isinstance(value, str):
+        raise InvalidRequestError(
+            f"private_image_hosts={value!r} is one string: pass a list of host names, "
+            f"e.g. private_image_hosts=[{value!r}]."
+        )
+    return tuple(value or ())
 
 
 class Timeouts(BaseModel):
@@ -222,6 +232,13 @@ class ClientConfig(BaseModel):
     def _header_safe_affinity(cls, value: str | None) -> str | None:
         return check_session_affinity(value)
 
+    private_image_hosts: tuple[str, ...] = ()
+
+    @field_validator("private_image_hosts", mode="before")
+    @classmethod
+    def _host_names_not_one_string(cls, value: Any) -> Any:
+        return _host_names(value)
+
     @classmethod
     def build(
         cls,
@@ -237,6 +254,7 @@ class ClientConfig(BaseModel):
         inline_remote_images: bool = False,
         session_affinity: str | None = None,
         pricing: Mapping[str, ModelPrice | Mapping[str, Any]] | None = None,
+        private_image_hosts: Sequence[str] | None = None,
     ) -> ClientConfig:
         """Resolve the environment and coerce convenient forms (a gateway id, a number)."""
         return cls(
@@ -251,6 +269,7 @@ class ClientConfig(BaseModel):
             inline_remote_images=inline_remote_images,
             session_affinity=check_session_affinity(session_affinity),
             pricing=dict(pricing or {}),
+            private_image_hosts=_host_names(private_image_hosts),
         )
 
     @classmethod

@@ -201,7 +201,7 @@ class GatewayError(APIStatusError):
 
 
 class ResponseParseError(WorkersAIError):
-    """The server answered 200 with a body that is not any known Workers AI reply shape."""
+    """A reply that is not any known Workers AI shape, or a body over ``MAX_REPLY_BYTES``."""
 
 
 class StreamInterruptedError(WorkersAIError):

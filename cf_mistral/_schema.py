@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from cf_mistral._errors import InvalidParameterError
+from pydantic import AliasChoices, BaseModel
+from pydantic.fields import FieldInfo
+
+from cf_mistral._errors import InvalidParameterError, InvalidRequestError
 
 __all__ = [
     "CONTEXT_WINDOW",
@@ -19,6 +23,7 @@ __all__ = [
     "SAMPLING_PARAMETERS",
     "SAMPLING_RANGES",
     "STRUCTURAL_KEYS",
+    "check_arguments",
     "check_parameters",
     "check_sampling_params",
     "model_schema",
@@ -140,3 +145,59 @@ def check_parameters(
             "as its own argument."
         )
     return check_sampling_params({**fields, **extra})
+
+
+def _accepted_names(field: FieldInfo) -> list[str]:
+    """Every name a field is accepted by: its alias and its validation aliases."""
+    names = [field.alias] if field.alias else []
+    choices = field.validation_alias
+    if isinstance(choices, AliasChoices):
+        names.extend(choice for choice in choices.choices if isinstance(choice, str))
+    elif isinstance(choices, str):
+        names.append(choices)
+    return names
+
+
+def check_arguments(
+    model_class: type[BaseModel],
+    given: Iterable[str],
+    *,
+    extra_name: str,
+    hints: Mapping[str, str] | None = None,
+) -> None:
+    """Refuse keyword arguments ``model_class`` has no field for, suggesting the close match.
+
+    A misspelt argument (``temprature=0.2``) would otherwise be dropped without a word. Field
+    names and aliases are accepted. A model parameter without a field of its own is pointed to
+    ``extra_name`` (LangChain's ``model_kwargs``, LlamaIndex's ``additional_kwargs``);
+    ``hints`` maps other known names (another integration's, say) to what to pass instead.
+
+    >>> from pydantic import BaseModel
+    >>> class Settings(BaseModel):
+    ...     temperature: float = 0.0
+    >>> check_arguments(Settings, {"temprature": 0.2}, extra_name="model_kwargs")
+    Traceback (most recent call last):
+    cf_mistral.InvalidRequestError: Settings got unknown argument(s) 'temprature' \
+(did you mean 'temperature'?). Nothing unknown is ever sent to Workers AI.
+    """
+    fields = model_class.model_fields
+    known = set(fields) | {name for field in fields.values() for name in _accepted_names(field)}
+    unknown = sorted(name for name in given if name not in known)
+    if not unknown:
+        return
+    hints = hints or {}
+    named = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, list(known), n=1)
+        if name in hints:
+            named.append(f"{name!r} (use {hints[name]})")
+        elif close:
+            named.append(f"{name!r} (did you mean {close[0]!r}?)")
+        else:
+            named.append(repr(name))
+    parameters = [name for name in unknown if name in SAMPLING_PARAMETERS]
+    raise InvalidRequestError(
+        f"{model_class.__name__} got unknown argument(s) {', '.join(named)}."
+        + (f" Pass {parameters} in {extra_name}." if parameters else "")
+        + " Nothing unknown is ever sent to Workers AI."
+    )

@@ -24,7 +24,6 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils import from_env, secret_from_env
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import AliasChoices, ConfigDict, Field, PrivateAttr, SecretStr, model_validator
-from pydantic.fields import FieldInfo
 from typing_extensions import Self
 
 import cf_mistral as cf
@@ -131,6 +130,8 @@ class ChatCloudflareMistral(BaseChatModel):
         max_retries: retries of 408/429/5xx and connection errors (default 2).
         http_client, http_async_client: your own ``httpx`` clients (proxies, transports).
         inline_remote_images: download http(s) image URLs and send them inline.
+        private_image_hosts: host names whose images may be downloaded although they resolve
+            to loopback, private or link-local addresses (refused otherwise); exact names.
 
     Instantiate:
         .. code-block:: python
@@ -245,6 +246,7 @@ class ChatCloudflareMistral(BaseChatModel):
     max_retries: int = Field(default=2, ge=0, le=20)
     streaming: bool = False
     inline_remote_images: bool = False
+    private_image_hosts: list[str] = Field(default_factory=list)
 
     # httpx.Client / httpx.AsyncClient. Typed Any (as ChatOpenAI does) so that importing the
     # adapter does not import httpx; the core checks the type when it builds its client.
@@ -260,27 +262,9 @@ class ChatCloudflareMistral(BaseChatModel):
     def _refuse_unknown_arguments(cls, values: Any) -> Any:
         if not isinstance(values, dict):
             return values
-        known = set(cls.model_fields) | {
-            alias for field in cls.model_fields.values() for alias in _aliases(field)
-        }
-        unknown = sorted(key for key in values if key not in known)
-        if unknown:
-            hint = [key for key in unknown if key in _MODEL_KWARG_KEYS]
-            renamed = [
-                f"{key} -> {_LANGCHAIN_CLOUDFLARE_HINTS[key]}"
-                for key in unknown
-                if key in _LANGCHAIN_CLOUDFLARE_HINTS
-            ]
-            raise ValueError(
-                f"ChatCloudflareMistral got unknown argument(s) {unknown}."
-                + (f" Pass {hint} in model_kwargs." if hint else "")
-                + (
-                    f" langchain-cloudflare's arguments map so: {'; '.join(renamed)}."
-                    if renamed
-                    else ""
-                )
-                + " Nothing unknown is ever sent to Workers AI."
-            )
+        cf.check_arguments(
+            cls, values, extra_name="model_kwargs", hints=_LANGCHAIN_CLOUDFLARE_HINTS
+        )
         return values
 
     @model_validator(mode="after")
@@ -646,17 +630,6 @@ class ChatCloudflareMistral(BaseChatModel):
                         yield chunk
         finally:
             await events.aclose()  # closes the HTTP response when the caller stops early
-
-
-def _aliases(field: FieldInfo) -> list[str]:
-    """Every name a field is accepted by: its alias and its validation aliases."""
-    names = [field.alias] if field.alias else []
-    choices = field.validation_alias
-    if isinstance(choices, AliasChoices):
-        names.extend(choice for choice in choices.choices if isinstance(choice, str))
-    elif isinstance(choices, str):
-        names.append(choices)
-    return names
 
 
 def _replace(value: Any, **changes: Any) -> Any:

@@ -105,7 +105,8 @@ class CloudflareMistral(FunctionCallingLLM):
     - ``additional_kwargs``: more parameters of the model's schema (they override the fields).
     - ``timeout`` (seconds or ``cf_mistral.Timeouts``; finite by default), ``max_retries``
       (default 2), ``default_headers``, ``inline_remote_images`` (download web images and send
-      them inline), ``http_client`` / ``async_http_client`` (your own httpx clients).
+      them inline; ``private_image_hosts`` names the hosts it may fetch from internal
+      addresses), ``http_client`` / ``async_http_client`` (your own httpx clients).
     - ``session_affinity``: a key sent as the ``x-session-affinity`` header (also per call,
       ``chat(messages, session_affinity=...)``), so a conversation's calls reach the replica
       holding its prompt cache; ``pricing``: ``{model id: cf_mistral.ModelPrice}`` for
@@ -222,6 +223,11 @@ class CloudflareMistral(FunctionCallingLLM):
     inline_remote_images: bool = Field(
         default=False, description="Download http(s) image URLs and send them inline."
     )
+    private_image_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names image downloads may reach on loopback, private or link-local "
+        "addresses (refused otherwise); exact names.",
+    )
     session_affinity: str | None = Field(
         default=None,
         description="Sent as the x-session-affinity header: calls with the same key reach the "
@@ -246,6 +252,8 @@ class CloudflareMistral(FunctionCallingLLM):
         async_http_client: httpx.AsyncClient | None = None,
         **data: Any,
     ) -> None:
+        # Pydantic's default here ignores unknown keys: a misspelt argument would vanish.
+        cf_mistral.check_arguments(type(self), data, extra_name="additional_kwargs")
         super().__init__(**data)
         # Raised here, not at the first call: the message names the parameter and its range.
         check_parameters(

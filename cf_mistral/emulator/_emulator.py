@@ -20,6 +20,10 @@ __all__ = ["Emulator", "serve"]
 class Emulator:
     """A real HTTP/1.1 server emulating Workers AI for one model.
 
+    :attr:`requests` keeps the latest ``max_recorded_requests`` requests (1000 by default;
+    ``Emulator(max_recorded_requests=N)``), so that a long-running emulator stays flat in
+    memory; :attr:`requests_received` counts them all.
+
     >>> with Emulator() as emu:                     # doctest: +SKIP
     ...     httpx.post(emu.base_url + f"/accounts/{emu.account_id}/ai/run/{model}", ...)
     """
@@ -200,6 +204,17 @@ class Emulator:
 
     def clear_requests(self) -> None:
         self._state.clear_requests()
+
+    @property
+    def requests_received(self) -> int:
+        """Requests received since the last clear; :attr:`requests` keeps only the latest
+        ``max_recorded_requests`` (1000 by default) of them."""
+        return self._state.requests_received
+
+    @property
+    def faults_injected(self) -> int:
+        """Faults served from the queue or the fault rate since the last clear."""
+        return self._state.faults_injected
 
     def reset(self) -> None:
         """Drop scripts, faults, fault rate, recorded requests, counters; restore config."""

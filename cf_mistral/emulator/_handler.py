@@ -97,6 +97,8 @@ def _admin(state: State, method: str, path: str, body: bytes) -> Plan:
                     "models": list(cfg.models),
                     "account_id": cfg.account_id,
                     "connections_opened": state.connections_opened,
+                    "requests_received": state.requests_received,
+                    "faults_injected": state.faults_injected,
                     **state.pending,
                 },
             )

@@ -19,7 +19,12 @@ DEFAULT_RATE_KINDS = (FaultKind.capacity, FaultKind.server_error, FaultKind.time
 
 
 class State:
-    """Thread-safe queues of scripted replies and faults, recorded requests, counters."""
+    """Thread-safe queues of scripted replies and faults, the latest requests, counters.
+
+    Only the last ``config.max_recorded_requests`` requests are kept; ``requests_received``
+    counts every request since the last clear, ``faults_injected`` every fault drawn from the
+    queue or the rate.
+    """
 
     def __init__(self, config: EmulatorConfig) -> None:
         self._lock = threading.Lock()
@@ -30,9 +35,11 @@ class State:
         self._rate = 0.0
         self._rate_kinds: tuple[FaultKind, ...] = DEFAULT_RATE_KINDS
         self._rng = random.Random(0)
-        self._requests: list[RecordedRequest] = []
+        self._requests = self._new_record(config)
         self.connections_opened = 0
         self.prompt_cache = PromptCache()  # bounded on its own, apart from the request log
+        self.requests_received = 0
+        self.faults_injected = 0
 
     # -- configuration ---------------------------------------------------------------
     def configure(self, **changes: Any) -> EmulatorConfig:
@@ -43,6 +50,8 @@ class State:
         with self._lock:
             previous = self.config
             self.config = dataclasses.replace(previous, **changes)
+            if self.config.max_recorded_requests != previous.max_recorded_requests:
+                self._requests = self._new_record(self.config, self._requests)
             return previous
 
     # -- scripts and faults ----------------------------------------------------------
@@ -76,11 +85,13 @@ class State:
 
     def next_fault(self) -> Fault | None:
         with self._lock:
+            fault = None
             if self._faults:
-                return self._faults.popleft()
-            if self._rate > 0 and self._rng.random() < self._rate:
-                return Fault(kind=self._rng.choice(self._rate_kinds))
-            return None
+                fault = self._faults.popleft()
+            elif self._rate > 0 and self._rng.random() < self._rate:
+                fault = Fault(kind=self._rng.choice(self._rate_kinds))
+            self.faults_injected += fault is not None
+            return fault
 
     @property
     def pending(self) -> dict[str, int]:
@@ -88,9 +99,20 @@ class State:
             return {"scripts": len(self._scripts), "faults": len(self._faults)}
 
     # -- recording -------------------------------------------------------------------
+    @staticmethod
+    def _new_record(
+        config: EmulatorConfig, kept: Iterable[RecordedRequest] = ()
+    ) -> deque[RecordedRequest]:
+        if config.max_recorded_requests < 0:
+            raise ValueError(
+                f"max_recorded_requests={config.max_recorded_requests}: pass 0 or more"
+            )
+        return deque(kept, maxlen=config.max_recorded_requests)
+
     def record(self, request: RecordedRequest) -> None:
         with self._lock:
-            self._requests.append(request)
+            self._requests.append(request)  # the oldest leaves once the record is full
+            self.requests_received += 1
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -100,6 +122,8 @@ class State:
     def clear_requests(self) -> None:
         with self._lock:
             self._requests.clear()
+            self.requests_received = 0
+            self.faults_injected = 0
 
     def count_connection(self) -> None:
         with self._lock:
@@ -112,7 +136,9 @@ class State:
             self._rate = 0.0
             self._rate_kinds = DEFAULT_RATE_KINDS
             self._rng = random.Random(0)
-            self._requests.clear()
             self.connections_opened = 0
+            self.requests_received = 0
+            self.faults_injected = 0
             self.config = self.initial_config
+            self._requests = self._new_record(self.config)
         self.prompt_cache.clear()

@@ -29,6 +29,9 @@ class EmulatorConfig:
     gateways: tuple[str, ...] | None = None
     models: tuple[str, ...] = (MISTRAL_MODEL,)
     max_request_bytes: int = 10 * 1024 * 1024
+    #: How many of the latest requests are kept for inspection (``Emulator.requests``): a
+    #: long-running emulator must not grow with every request it has ever served.
+    max_recorded_requests: int = 1000
     default_max_tokens: int = 256
 
     # -- validation switches ---------------------------------------------------------

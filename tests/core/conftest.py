@@ -9,12 +9,12 @@ always explicit), so every client test is also a test of request building.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 
-from .helpers import Driver, DriverFactory
+from .helpers import Driver, DriverFactory, LoopbackServer
 
 
 @pytest.fixture(params=[True, False], ids=["sync", "async"])
@@ -32,3 +32,11 @@ async def drive(
 async def driver(drive: DriverFactory) -> Driver:
     """A driver with the default test options (no retries, short timeouts)."""
     return drive()
+
+
+@pytest.fixture
+def server() -> Iterator[LoopbackServer]:
+    """A raw loopback HTTP server (:class:`LoopbackServer`), closed after the test."""
+    server = LoopbackServer()
+    yield server
+    server.close()

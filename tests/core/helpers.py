@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 import contextlib
 import http.server
+import socket
+import ssl
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -137,3 +139,64 @@ def serving(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+class LoopbackServer:
+    """A raw HTTP/1.1 server on 127.0.0.1 counting the bytes it sends.
+
+    ``routes`` map a path (``"*"``: any other) to a function returning the reply's bytes lazily.
+    With ``tls`` (a server-side context) it speaks HTTPS.
+    """
+
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        self._tls = tls
+        self.routes: dict[str, Callable[[], Iterator[bytes]]] = {}
+        self.bytes_sent = 0
+        self.requests: list[str] = []
+        self._socket = socket.create_server(("127.0.0.1", 0))
+        self.port = self._socket.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._socket.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        if self._tls is not None:
+            try:
+                conn = self._tls.wrap_socket(conn, server_side=True)
+            except OSError:  # the client refused the certificate
+                conn.close()
+                return
+        with conn:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                head += data
+            path = head.split(b" ")[1].decode()
+            self.requests.append(path)
+            route = self.routes.get(path.split("?")[0]) or self.routes.get("*")
+            parts = (
+                route() if route else iter([b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"])
+            )
+            try:
+                for part in parts:
+                    conn.sendall(part)
+                    self.bytes_sent += len(part)
+            except OSError:
+                return  # the client stopped reading and closed
+
+    def close(self) -> None:
+        self._socket.close()
+
+
+def head(status: str, *headers: str) -> bytes:
+    return ("HTTP/1.1 " + status + "\r\n" + "".join(h + "\r\n" for h in headers) + "\r\n").encode()

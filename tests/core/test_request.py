@@ -323,7 +323,7 @@ async def test_image_downloads_keep_the_cookies_a_redirect_sets(
     emulator: Emulator, drive: DriverFactory, image_server: str
 ) -> None:
     # Our clients skip the cookie jar for API calls only: a download follows redirects with it.
-    client = drive(inline_remote_images=True)
+    client = drive(inline_remote_images=True, private_image_hosts=["127.0.0.1"])
     url = f"{image_server}/gated.png"
     await client.chat(ChatRequest(messages=[UserMessage([TextPart("see"), ImagePart(url)])]))
     part = body_of(emulator)["messages"][0]["content"][1]
@@ -336,10 +336,10 @@ async def test_remote_images_are_inlined_when_opted_in(
 ) -> None:
     url = f"{image_server}/cat.png"
     if where == "client":
-        client = drive(inline_remote_images=True)
+        client = drive(inline_remote_images=True, private_image_hosts=["127.0.0.1"])
         request = ChatRequest(messages=[UserMessage([TextPart("see"), ImagePart(url)])])
     else:
-        client = drive()
+        client = drive(private_image_hosts=["127.0.0.1"])
         request = ChatRequest(
             messages=[UserMessage([TextPart("see"), ImagePart(url)])], inline_remote_images=True
         )
@@ -356,7 +356,7 @@ async def test_request_can_refuse_inlining_that_the_client_allows(
         messages=[UserMessage([ImagePart(f"{image_server}/cat.png")])], inline_remote_images=False
     )
     with pytest.raises(InvalidRequestError, match="web address"):
-        await drive(inline_remote_images=True).chat(request)
+        await drive(inline_remote_images=True, private_image_hosts=["127.0.0.1"]).chat(request)
     assert emulator.requests == []
 
 
@@ -366,7 +366,7 @@ async def test_inlining_a_non_image_or_missing_image_fails_clearly(
 ) -> None:
     request = ChatRequest(messages=[UserMessage([ImagePart(image_server + path)])])
     with pytest.raises(InvalidRequestError, match=fragment):
-        await drive(inline_remote_images=True).chat(request)
+        await drive(inline_remote_images=True, private_image_hosts=["127.0.0.1"]).chat(request)
     assert emulator.requests == []
 
 

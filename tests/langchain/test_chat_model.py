@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 import cf_mistral as cf
 from cf_mistral.emulator import Emulator
 from langchain_cf_mistral import ChatCloudflareMistral
+from tests.core.helpers import LoopbackServer, head
 
 from .conftest import Runner
 
@@ -458,22 +459,25 @@ def test_remote_image_is_refused_with_the_fix(
 def test_remote_image_is_inlined_when_opted_in(
     connection: dict[str, Any], emulator: Emulator
 ) -> None:
-    def serve(request: httpx.Request) -> httpx.Response:
-        if request.url.host == "images.example":
-            return httpx.Response(200, content=PNG, headers={"content-type": "image/png"})
-        return httpx.Response(599)
-
-    # Image downloads go through the model's own client; route that host to a local handler
-    # and everything else to the emulator.
-    transport = httpx.HTTPTransport()
-    mounts = {"http://images.example": httpx.MockTransport(serve)}
-    client = httpx.Client(transport=transport, mounts=mounts)
-    model = ChatCloudflareMistral(**connection, inline_remote_images=True, http_client=client)
-    assert model.profile is not None
-    assert model.profile["image_url_inputs"] is True
-    model.invoke(
-        [HumanMessage(content=[{"type": "image", "url": "http://images.example/cat.png"}])]
+    server = LoopbackServer()
+    server.routes["/cat.png"] = lambda: iter(
+        [head("200 OK", "Content-Type: image/png", f"Content-Length: {len(PNG)}") + PNG]
     )
+    try:
+        url = f"{server.url}/cat.png"
+        blocks = [HumanMessage(content=[{"type": "image", "url": url}])]
+        # Loopback is a private destination: refused unless the host is named.
+        model = ChatCloudflareMistral(**connection, inline_remote_images=True)
+        with pytest.raises(cf.InvalidRequestError, match="private_image_hosts"):
+            model.invoke(blocks)
+        model = ChatCloudflareMistral(
+            **connection, inline_remote_images=True, private_image_hosts=["127.0.0.1"]
+        )
+        assert model.profile is not None
+        assert model.profile["image_url_inputs"] is True
+        model.invoke(blocks)
+    finally:
+        server.close()
     part = body(emulator)["messages"][0]["content"][0]
     assert part == {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG_B64}"}}
 
@@ -505,6 +509,7 @@ def test_unsupported_blocks_are_refused_naming_the_block(model: ChatCloudflareMi
         ({"model_kwargs": {"guided_json": {}}}, "guided_json"),
         ({"model_kwargs": {"temperature": 0.1}}, "own arguments"),
         ({"foo": 1}, "unknown argument"),
+        ({"temprature": 0.2}, r"'temprature' \(did you mean 'temperature'\?\)"),
         ({"timeout": "soon"}, "timeout"),
         ({"http_client": "not a client"}, r"needs an httpx\.Client"),
     ],

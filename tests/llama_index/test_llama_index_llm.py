@@ -29,6 +29,8 @@ from llama_index.core.instrumentation.events.llm import (
 )
 from llama_index.core.llms import LLM
 from llama_index.core.llms.function_calling import FunctionCallingLLM
+from llama_index.core.prompts import PromptTemplate
+from llama_index.core.types import PydanticProgramMode
 
 import llama_index_cf_mistral
 from cf_mistral import (
@@ -99,6 +101,42 @@ def test_out_of_range_parameters_fail_at_construction(
 def test_unknown_additional_kwargs_fail_at_construction(make_llm: Any):
     with pytest.raises(ValueError, match=r"\['stop_sequences'\].*temperature"):
         make_llm(additional_kwargs={"stop_sequences": ["x"]})
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"temprature": 0.2}, r"'temprature' \(did you mean 'temperature'\?\)"),
+        ({"max_token": 9}, r"'max_token' \(did you mean 'max_tokens'\?\)"),
+        ({"timout": 5}, r"'timout' \(did you mean 'timeout'\?\)"),
+        ({"flavour": "x"}, r"CloudflareMistral got unknown argument\(s\) 'flavour'\."),
+    ],
+)
+def test_unknown_arguments_fail_at_construction_naming_the_close_match(
+    make_llm: Any, options: dict[str, Any], message: str
+):
+    with pytest.raises(InvalidRequestError, match=message):
+        make_llm(**options)
+
+
+async def test_the_base_class_fields_are_still_arguments(make_llm: Any, emulator: Emulator):
+    counter = TokenCountingHandler()
+    llm = make_llm(
+        callback_manager=CallbackManager([counter]),
+        system_prompt="Answer in French.",
+        pydantic_program_mode=PydanticProgramMode.FUNCTION,
+        messages_to_prompt=lambda messages: "\n".join(str(m.content) for m in messages),
+        completion_to_prompt=lambda prompt: prompt,
+        query_wrapper_prompt=PromptTemplate("Q: {query_str}"),
+    )
+    assert llm.pydantic_program_mode == PydanticProgramMode.FUNCTION
+    assert llm.query_wrapper_prompt is not None
+    llm.predict(PromptTemplate("Hello {who}"), who="there")  # predict adds the system prompt
+    sent = emulator.last_request.body["messages"]
+    assert sent[0] == {"role": "system", "content": "Answer in French."}
+    assert counter.llm_token_counts, "the callback manager saw the call"
+    copy = CloudflareMistral.from_json(llm.to_json())  # to_dict's keys are all arguments
+    assert copy.system_prompt == "Answer in French."
 
 
 async def test_missing_credentials_name_the_environment_variables(
@@ -338,7 +376,7 @@ async def test_a_web_image_url_is_refused_with_the_fix(calls: Any, emulator: Emu
 async def test_a_web_image_is_inlined_when_opted_in(
     make_calls: Any, emulator: Emulator, image_url: str
 ):
-    calls = make_calls(inline_remote_images=True)
+    calls = make_calls(inline_remote_images=True, private_image_hosts=["127.0.0.1"])
     message = ChatMessage(role="user", blocks=[TextBlock(text="see"), ImageBlock(url=image_url)])
 
     await calls.chat([message])

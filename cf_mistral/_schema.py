@@ -170,7 +170,7 @@ def check_arguments(
     A misspelt argument (``temprature=0.2``) would otherwise be dropped without a word. Field
     names and aliases are accepted. A model parameter without a field of its own is pointed to
     ``extra_name`` (LangChain's ``model_kwargs``, LlamaIndex's ``additional_kwargs``);
-    ``hints`` maps other known names (another integration's, say) to what to pass instead.
+    ``hints`` maps other known names (another integration's, say) to what to do instead.
 
     >>> from pydantic import BaseModel
     >>> class Settings(BaseModel):
@@ -190,7 +190,7 @@ def check_arguments(
     for name in unknown:
         close = difflib.get_close_matches(name, list(known), n=1)
         if name in hints:
-            named.append(f"{name!r} (use {hints[name]})")
+            named.append(f"{name!r} ({hints[name]})")
         elif close:
             named.append(f"{name!r} (did you mean {close[0]!r}?)")
         else:

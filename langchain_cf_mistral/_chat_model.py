@@ -72,18 +72,18 @@ _CALL_KWARGS = frozenset(
 # langchain-cloudflare's ChatCloudflareWorkersAI arguments that are not ours by any name: what
 # to pass instead (its other names are aliases here; docs/langchain.md maps them all).
 _LANGCHAIN_CLOUDFLARE_HINTS = {
-    "session_id": "session_affinity (the same x-session-affinity header)",
-    "request_timeout": "timeout (seconds, a mapping or cf_mistral.Timeouts)",
-    "aig_request_timeout": "gateway=cf_mistral.AIGateway(gateway_id=..., request_timeout_ms=...)",
-    "aig_max_attempts": "gateway=cf_mistral.AIGateway(gateway_id=..., max_attempts=...)",
-    "aig_retry_delay": "gateway=cf_mistral.AIGateway(gateway_id=..., retry_delay_ms=...)",
-    "aig_backoff": "gateway=cf_mistral.AIGateway(gateway_id=..., backoff=...)",
-    "client": "http_client (an httpx.Client)",
-    "async_client": "http_async_client (an httpx.AsyncClient)",
-    "endpoint_format": "nothing: the native /ai/run route is the one used",
-    "n": "nothing: Workers AI returns one reply per call",
-    "default_query": "nothing: the route reads no query parameters",
-    "binding": "nothing: this package calls the REST API, not a Worker binding",
+    "session_id": "use session_affinity (the same x-session-affinity header)",
+    "request_timeout": "use timeout (seconds, a mapping or cf_mistral.Timeouts)",
+    "aig_request_timeout": "use gateway=cf_mistral.AIGateway(gateway_id=..., request_timeout_ms=...)",
+    "aig_max_attempts": "use gateway=cf_mistral.AIGateway(gateway_id=..., max_attempts=...)",
+    "aig_retry_delay": "use gateway=cf_mistral.AIGateway(gateway_id=..., retry_delay_ms=...)",
+    "aig_backoff": "use gateway=cf_mistral.AIGateway(gateway_id=..., backoff=...)",
+    "client": "use http_client (an httpx.Client)",
+    "async_client": "use http_async_client (an httpx.AsyncClient)",
+    "endpoint_format": "no equivalent: the native /ai/run route is the one used",
+    "n": "no equivalent: Workers AI returns one reply per call",
+    "default_query": "no equivalent: the route reads no query parameters",
+    "binding": "no equivalent: this package calls the REST API, not a Worker binding",
 }
 
 

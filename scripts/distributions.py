@@ -379,9 +379,8 @@ def _missing_framework_message(python: Path, out: Path, user: UserPath) -> str:
 # -- the version matrix -------------------------------------------------------------------------
 
 
-# What the core-only leg leaves out of the test group: the frameworks' tools, and the tokenizer
-# extra (it needs a newer pydantic than the core's floor).
-_NOT_FOR_THE_CORE = re.compile(r"^(langchain|langgraph|llama-index|mistral-common)")
+# What the core-only leg leaves out of the test group: the frameworks and their tools.
+_NOT_FOR_THE_CORE = re.compile(r"^(langchain|langgraph|llama-index)")
 
 
 def matrix_requirements(*, core_only: bool = False) -> list[str]:
@@ -393,11 +392,11 @@ def matrix_requirements(*, core_only: bool = False) -> list[str]:
         for item in project["dependency-groups"]["test"]  # type: ignore[index]
         if isinstance(item, str)
     ]
-    if core_only:
-        return requirements + [item for item in tests if not _NOT_FOR_THE_CORE.match(item)]
     extras = project["project"]["optional-dependencies"]  # type: ignore[index]
     for group in extras.values():
         requirements += group
+    if core_only:
+        return requirements + [item for item in tests if not _NOT_FOR_THE_CORE.match(item)]
     for distribution in adapters():
         requirements += distribution.dependencies
     return requirements + tests

@@ -178,13 +178,17 @@ def test_aliases_serialize_under_our_names(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_unknown_arguments_are_still_refused_with_the_new_name_when_there_is_one() -> None:
-    with pytest.raises(ValueError, match=r"unknown argument\(s\) \['cloudflare_acount_id'\]"):
+    with pytest.raises(
+        ValueError, match=r"'cloudflare_acount_id' \(did you mean 'cloudflare_account_id'\?\)"
+    ):
         ChatCloudflareMistral(cloudflare_acount_id="typo")
-    with pytest.raises(ValueError, match="session_id -> session_affinity"):
+    with pytest.raises(ValueError, match=r"'session_id' \(use session_affinity"):
         ChatCloudflareMistral(account_id="a", session_id="thread")
-    with pytest.raises(ValueError, match=r"aig_max_attempts -> gateway=cf_mistral\.AIGateway"):
+    with pytest.raises(ValueError, match=r"'aig_max_attempts' \(use gateway=cf_mistral\.AIGateway"):
         ChatCloudflareMistral(account_id="a", aig_max_attempts=3)
-    with pytest.raises(ValueError, match="n -> nothing: Workers AI returns one reply per call"):
+    with pytest.raises(
+        ValueError, match="'n' \\(no equivalent: Workers AI returns one reply per call"
+    ):
         ChatCloudflareMistral(account_id="a", n=2)
 
 

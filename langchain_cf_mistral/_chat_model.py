@@ -74,7 +74,9 @@ _CALL_KWARGS = frozenset(
 _LANGCHAIN_CLOUDFLARE_HINTS = {
     "session_id": "use session_affinity (the same x-session-affinity header)",
     "request_timeout": "use timeout (seconds, a mapping or cf_mistral.Timeouts)",
-    "aig_request_timeout": "use gateway=cf_mistral.AIGateway(gateway_id=..., request_timeout_ms=...)",
+    "aig_request_timeout": (
+        "use gateway=cf_mistral.AIGateway(gateway_id=..., request_timeout_ms=...)"
+    ),
     "aig_max_attempts": "use gateway=cf_mistral.AIGateway(gateway_id=..., max_attempts=...)",
     "aig_retry_delay": "use gateway=cf_mistral.AIGateway(gateway_id=..., retry_delay_ms=...)",
     "aig_backoff": "use gateway=cf_mistral.AIGateway(gateway_id=..., backoff=...)",

@@ -81,12 +81,15 @@ def test_all_is_sorted_complete_and_versioned() -> None:
 
 
 def test_import_loads_no_heavy_module() -> None:
-    # The import-time budget itself (<= 100 ms over langchain-core) is measured by `make bench`.
+    # The import-time budget itself is measured by `make bench`. What the frameworks' own base
+    # modules load is theirs (llama-index-core 0.14.5 imports httpx): only what ours add counts.
     code = (
         "import sys\n"
+        "import langchain_core.language_models, llama_index.core.llms\n"
+        "before = set(sys.modules)\n"
         "import langchain_cf_mistral, llama_index_cf_mistral\n"
         "heavy = ('httpx', 'mistral_common', 'langgraph', 'langchain')\n"
-        "print(','.join(m for m in heavy if m in sys.modules))\n"
+        "print(','.join(m for m in heavy if m in sys.modules and m not in before))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60

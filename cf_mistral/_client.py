@@ -51,10 +51,11 @@ logger = logging.getLogger("cf_mistral")
 
 _HTTPClient = TypeVar("_HTTPClient", httpx.Client, httpx.AsyncClient)
 
-# At most 100 connections; keep 20 idle ones, as httpx does by default. Each pool pass polls
-# every free idle socket, so a larger quota is paid on every request (with 100 kept alive and
-# httpcore's own pass, a burst of 200 concurrent calls spent ~2 s of CPU in that bookkeeping).
-_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30)
+# At most 100 connections, and every one kept alive: a burst finds the connections the last
+# one opened instead of paying a new TCP and TLS setup for each (two round trips to the edge,
+# and the handshake's CPU). Keeping that many idle is affordable with our linear pool pass
+# (_pool); httpcore's own pass rescans every connection per request (benchmarks/README.md).
+_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=100, keepalive_expiry=30)
 
 
 _LoopPools = weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]

@@ -59,7 +59,7 @@ class Settings:
 
     @property
     def tls_burst_rounds(self) -> int:
-        return 2 if self.quick else 6
+        return 2 if self.quick else 4
 
     @property
     def chat_streams(self) -> int:

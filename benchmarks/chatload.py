@@ -200,7 +200,10 @@ def run(report: Report, settings: Settings) -> None:
             result["p99"],
         )
         report.raw[key]["chat_delay_max"] = result["max"]
-        per_stream = result["rss_growth"] / streams
+        # Per stream open at the peak: on a saturated client the first streams end before
+        # the last ones connect, so fewer than all of them are ever open at once.
+        open_at_peak = max(result["fds"] - result["fds_before"], 1)
+        per_stream = result["rss_growth"] / open_at_peak
         report.set(key, "chat_rss", f"{per_stream / 1024:.0f}KB", per_stream)
         report.set(key, "chat_fds", f"{int(result['fds'])}", result["fds"])
         missing = expected - int(result["events"])
@@ -228,8 +231,8 @@ def run(report: Report, settings: Settings) -> None:
         f"{settings.chat_interval * 1000:.0f} ms apart ({streams / settings.chat_interval:,.0f} "
         f"events/s asked of the server), a fresh process per contender, max_connections={streams} "
         "through an injected httpx.AsyncClient; added delay = the consumer's time.monotonic() "
-        "minus the server's stamp at write; RSS/stream = peak RSS growth / streams; fds = peak "
-        f"open file descriptors; floor {floor_cpu * 1e6:.1f} µs of client CPU per event. "
+        "minus the server's stamp at write; RSS/stream = peak RSS growth / streams open at the "
+        "peak (file descriptors over the idle process's); fds = peak open file descriptors; floor {floor_cpu * 1e6:.1f} µs of client CPU per event. "
         f"Wall time (ideal {events * settings.chat_interval:.1f} s), emulator CPU, connections "
         "opened: " + "; ".join(lines)
     )

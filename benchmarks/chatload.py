@@ -232,7 +232,8 @@ def run(report: Report, settings: Settings) -> None:
         f"events/s asked of the server), a fresh process per contender, max_connections={streams} "
         "through an injected httpx.AsyncClient; added delay = the consumer's time.monotonic() "
         "minus the server's stamp at write; RSS/stream = peak RSS growth / streams open at the "
-        "peak (file descriptors over the idle process's); fds = peak open file descriptors; floor {floor_cpu * 1e6:.1f} µs of client CPU per event. "
+        "peak (file descriptors over the idle process's); fds = peak open file descriptors; "
+        f"floor {floor_cpu * 1e6:.1f} µs of client CPU per event. "
         f"Wall time (ideal {events * settings.chat_interval:.1f} s), emulator CPU, connections "
         "opened: " + "; ".join(lines)
     )

@@ -38,6 +38,8 @@ from benchmarks._stats import ratio
 __all__ = ["CONTENDER_KEYS", "run"]
 
 CONTENDER_KEYS = ("floor", "core", "lc-ours", "lc-reference", "li-ours", "li-reference")
+#: The core client with its default limits (100 connections): how streams beyond them queue.
+_DEFAULT_LIMITS = "core-default-limits"
 _WARMUP_EVENTS = 5
 _STAMP = "{send_time} "
 
@@ -76,20 +78,30 @@ async def _child_main(key: str, url: str, streams: int) -> dict[str, float]:
     from benchmarks._contenders import build
 
     emu = EmulatorProcess(url)
-    limits = httpx.Limits(max_connections=streams, max_keepalive_connections=streams)
-    client = httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(60.0))
-    contender = build(key, emu, client)
+    client: httpx.AsyncClient | None = None
+    if key == _DEFAULT_LIMITS:  # the core client as built, with its default limits
+        contender = build("core", emu)
+    else:
+        limits = httpx.Limits(max_connections=streams, max_keepalive_connections=streams)
+        client = httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(60.0))
+        contender = build(key, emu, client)
     async for _ in contender.astream():  # warm-up: one short stream
         pass
     gc.collect()
     max_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     delays: list[float] = []
+    firsts: list[float] = []  # each stream's first piece, after the start of all
     record = delays.append
     clock = time.monotonic
+    opened_at = clock()
 
     async def consume() -> None:
+        first = True
         async for piece in contender.astream():
             now = clock()
+            if first:
+                firsts.append(now - opened_at)
+                first = False
             for stamp in piece.split():
                 record(now - float(stamp))
 
@@ -104,8 +116,10 @@ async def _child_main(key: str, url: str, streams: int) -> dict[str, float]:
     max_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     peak = max(sampler.peak_rss, max_after if max_after > max_before else 0)
     errors = [r for r in results if isinstance(r, BaseException)]
-    await client.aclose()
+    if client is not None:
+        await client.aclose()
     delays.sort()
+    firsts.sort()
     return {
         "events": len(delays),
         "cpu": cpu,
@@ -116,6 +130,8 @@ async def _child_main(key: str, url: str, streams: int) -> dict[str, float]:
         "p50": _percentile(delays, 0.50),
         "p99": _percentile(delays, 0.99),
         "max": delays[-1] if delays else math.nan,
+        "first_p50": _percentile(firsts, 0.50),
+        "first_max": firsts[-1] if firsts else math.nan,
         "errors": len(errors),
         "error": repr(errors[0]) if errors else "",
     }
@@ -180,7 +196,20 @@ def run(report: Report, settings: Settings) -> None:
                 report.notes.append(f"chat load, {key}: {outcome}")
                 continue
             results[key] = outcome
+        queued = _measure(emu, _DEFAULT_LIMITS, settings, 3 * 100, events)
         emu.reset()
+    if isinstance(queued, str):
+        report.notes.append(f"chat load, default limits: {queued}")
+    else:
+        stream_time = events * settings.chat_interval
+        report.notes.append(
+            "chat load, the core client's default limits (100 connections, pool timeout 60 s): "
+            f"300 concurrent streams of {stream_time:.1f} s took {queued['wall']:.1f} s, "
+            f"{int(queued['opened'])} connections; a stream's first event came "
+            f"{queued['first_p50']:.1f} s (median) and {queued['first_max']:.1f} s (last) after "
+            "the start: beyond 100, streams wait in line (oldest first) for a connection, "
+            "and one that waits longer than the pool timeout fails with APITimeoutError"
+        )
     if "floor" not in results:
         return
     expected = streams * events

@@ -128,7 +128,12 @@ def floor_openai(emu: EmulatorProcess) -> Contender:
 # -- the core client -----------------------------------------------------------------------
 
 
-def core(emu: EmulatorProcess, async_client: httpx.AsyncClient | None = None) -> Contender:
+def core(
+    emu: EmulatorProcess,
+    async_client: httpx.AsyncClient | None = None,
+    *,
+    max_connections: int | None = None,
+) -> Contender:
     from cf_mistral import (
         AsyncWorkersAIClient,
         ChatRequest,
@@ -137,7 +142,13 @@ def core(emu: EmulatorProcess, async_client: httpx.AsyncClient | None = None) ->
         WorkersAIClient,
     )
 
-    options = {"account_id": emu.account_id, "api_token": emu.token, "base_url": emu.base_url}
+    options: dict[str, Any] = {
+        "account_id": emu.account_id,
+        "api_token": emu.token,
+        "base_url": emu.base_url,
+    }
+    if max_connections is not None:
+        options["max_connections"] = max_connections
     client = WorkersAIClient(**options)
     aclient = AsyncWorkersAIClient(**options, http_client=async_client)
 

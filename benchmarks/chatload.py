@@ -9,11 +9,12 @@ the same for every contender).
 
 One fresh process per contender (``python -m benchmarks.chatload KEY URL STREAMS EVENTS``)
 opens all streams at once through an ``httpx.AsyncClient`` with ``max_connections`` raised to
-the number of streams, injected as users do (``http_client=`` / ``http_async_client=`` /
-``async_http_client=``). It reports the client's CPU time per event, its peak RSS growth per
-open stream (sampled every 20 ms, and ``ru_maxrss``), its peak of open file descriptors,
-and the p50 / p99 / max of the added delay. The parent measures the emulator's CPU over the
-same interval, to show whether the server kept up.
+the number of streams, as users do: the core client's ``max_connections`` option, and for the
+others an injected client (LangChain ``http_async_client=``, LlamaIndex ``async_http_client=``;
+raw httpx and the thinnest subclasses take it as they are). It reports the client's CPU time
+per event, its peak RSS growth per open stream (sampled every 20 ms, and ``ru_maxrss``), its
+peak of open file descriptors, and the p50 / p99 / max of the added delay. The parent measures
+the emulator's CPU over the same interval, to show whether the server kept up.
 """
 
 from __future__ import annotations
@@ -75,12 +76,14 @@ def _percentile(ordered: list[float], share: float) -> float:
 
 
 async def _child_main(key: str, url: str, streams: int) -> dict[str, float]:
-    from benchmarks._contenders import build
+    from benchmarks._contenders import build, core
 
     emu = EmulatorProcess(url)
     client: httpx.AsyncClient | None = None
     if key == _DEFAULT_LIMITS:  # the core client as built, with its default limits
         contender = build("core", emu)
+    elif key == "core":  # its own option, which keeps its pool (and pool pass)
+        contender = core(emu, max_connections=streams)
     else:
         limits = httpx.Limits(max_connections=streams, max_keepalive_connections=streams)
         client = httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(60.0))
@@ -259,7 +262,8 @@ def run(report: Report, settings: Settings) -> None:
         f"chat load (HTTPS): {streams:,} concurrent streams x {events} events, "
         f"{settings.chat_interval * 1000:.0f} ms apart ({streams / settings.chat_interval:,.0f} "
         f"events/s asked of the server), a fresh process per contender, max_connections={streams} "
-        "through an injected httpx.AsyncClient; added delay = the consumer's time.monotonic() "
+        "(the core client's option; the others through an injected httpx.AsyncClient); "
+        "added delay = the consumer's time.monotonic() "
         "minus the server's stamp at write; RSS/stream = peak RSS growth / streams open at the "
         "peak (file descriptors over the idle process's); fds = peak open file descriptors; "
         f"floor {floor_cpu * 1e6:.1f} µs of client CPU per event. "

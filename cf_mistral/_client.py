@@ -51,11 +51,20 @@ logger = logging.getLogger("cf_mistral")
 
 _HTTPClient = TypeVar("_HTTPClient", httpx.Client, httpx.AsyncClient)
 
-# At most 100 connections, and every one kept alive: a burst finds the connections the last
-# one opened instead of paying a new TCP and TLS setup for each (two round trips to the edge,
-# and the handshake's CPU). Keeping that many idle is affordable with our linear pool pass
-# (_pool); httpcore's own pass rescans every connection per request (benchmarks/README.md).
-_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=100, keepalive_expiry=30)
+
+def _limits(config: ClientConfig) -> httpx.Limits:
+    """``max_connections`` at most, and every one kept alive.
+
+    A burst then finds the connections the last one opened instead of paying a new TCP and
+    TLS setup for each (two round trips to the edge, and the handshake's CPU). Keeping that
+    many idle is affordable with our linear pool pass (_pool); httpcore's own pass rescans
+    every connection per request (benchmarks/README.md).
+    """
+    return httpx.Limits(
+        max_connections=config.max_connections,
+        max_keepalive_connections=config.max_connections,
+        keepalive_expiry=30,
+    )
 
 
 _LoopPools = weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]
@@ -370,6 +379,8 @@ class WorkersAIClient(_ClientCore):
         max_retries: retries of retryable errors (default 2).
         default_headers: extra headers on every request.
         inline_remote_images: download http(s) image URLs and send them inline.
+        max_connections: connections open at most (default 100), all kept alive between
+            calls; calls beyond it wait for a free one (up to the ``pool`` timeout).
         http_client: your own ``httpx.Client`` (proxies, transports); you close it.
 
     Instantiate and call::
@@ -435,7 +446,9 @@ class WorkersAIClient(_ClientCore):
     def _http(self) -> httpx.Client:
         if self._http_client is None:
             self._http_client = _pooled(
-                httpx.Client(timeout=_httpx_timeout(self.config.timeouts), limits=_LIMITS)
+                httpx.Client(
+                    timeout=_httpx_timeout(self.config.timeouts), limits=_limits(self.config)
+                )
             )
         return self._http_client
 
@@ -576,7 +589,9 @@ class AsyncWorkersAIClient(_ClientCore):
             for closed in [other for other in self._pools if other.is_closed()]:
                 del self._pools[closed]
             client = self._pools[loop] = _pooled(
-                httpx.AsyncClient(timeout=_httpx_timeout(self.config.timeouts), limits=_LIMITS)
+                httpx.AsyncClient(
+                    timeout=_httpx_timeout(self.config.timeouts), limits=_limits(self.config)
+                )
             )
         return client
 

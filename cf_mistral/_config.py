@@ -181,6 +181,8 @@ class ClientConfig(BaseModel):
     max_retries: int = Field(default=2, ge=0, le=20)
     default_headers: dict[str, str] = Field(default_factory=dict)
     inline_remote_images: bool = False
+    #: Connections the client's own pool opens at most, and keeps alive between calls.
+    max_connections: int = Field(default=100, ge=1)
 
     @classmethod
     def build(
@@ -195,6 +197,7 @@ class ClientConfig(BaseModel):
         max_retries: int | None = None,
         default_headers: Mapping[str, str] | None = None,
         inline_remote_images: bool = False,
+        max_connections: int | None = None,
     ) -> ClientConfig:
         """Resolve the environment and coerce convenient forms (a gateway id, a number)."""
         return cls(
@@ -207,15 +210,19 @@ class ClientConfig(BaseModel):
             max_retries=2 if max_retries is None else max_retries,
             default_headers=dict(default_headers or {}),
             inline_remote_images=inline_remote_images,
+            max_connections=100 if max_connections is None else max_connections,
         )
 
     @classmethod
     def from_fields(cls, source: object) -> ClientConfig:
         """:meth:`build` from an object that holds the same settings as attributes.
 
-        The LangChain and LlamaIndex classes declare these settings as fields of the same names.
+        The LangChain and LlamaIndex classes declare these settings as fields of the same names;
+        a setting the source does not declare keeps its default.
         """
-        return cls.build(**{name: getattr(source, name) for name in _BUILD_ARGUMENTS})
+        return cls.build(
+            **{name: getattr(source, name) for name in _BUILD_ARGUMENTS if hasattr(source, name)}
+        )
 
     def require_credentials(self) -> tuple[str, SecretStr]:
         """The account id and token, or an error that says where to set them."""

@@ -20,8 +20,6 @@ or httpcore's own) run in the same rotation: they are the figures the pool decis
 from __future__ import annotations
 
 import asyncio
-import gc
-import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -32,6 +30,7 @@ from benchmarks._contenders import Contender, Unavailable, build
 from benchmarks._report import Report, Settings, fmt_ms, fmt_ratio
 from benchmarks._server import EmulatorProcess
 from benchmarks._stats import median, ratio
+from benchmarks.concurrency import close_all, run_frozen
 
 __all__ = ["CONNECT_DELAY", "CONTENDER_KEYS", "LATENCY", "run"]
 
@@ -134,11 +133,7 @@ async def _main(
         wall, cpu, errors, opened = await _burst(emu, contenders[key].ainvoke, n)
         out[key].opened_idle.append(opened)
         out[key].errors += errors
-    for contender in contenders.values():
-        for close in contender.closers:
-            result = close()
-            if asyncio.iscoroutine(result):
-                await result
+    await close_all(contenders)
     return out
 
 
@@ -146,15 +141,7 @@ def run(report: Report, settings: Settings) -> None:
     with EmulatorProcess(tls=True) as emu:
         emu.configure(latency=LATENCY, connect_delay=CONNECT_DELAY)
         contenders = _build(emu, report.names)
-        freeze = not os.environ.get("CF_MISTRAL_BENCH_NO_FREEZE")
-        if freeze:
-            gc.collect()
-            gc.freeze()
-        try:
-            out = asyncio.run(_main(emu, contenders, settings))
-        finally:
-            if freeze:
-                gc.unfreeze()
+        out = run_frozen(_main(emu, contenders, settings))
     n = settings.concurrency
     floor = out["floor"]
     base_wall, base_cpu = median(floor.walls), median(floor.cpu)

@@ -17,6 +17,8 @@ import pytest
 
 from cf_mistral.emulator import Emulator
 
+from .helpers import running
+
 BODY = {"messages": [{"role": "user", "content": "hi"}]}
 
 
@@ -148,20 +150,15 @@ def test_cli_serves_https_and_prints_the_ca_path(tmp_path: Path) -> None:
     ca = tmp_path / "emulator-ca.pem"
     command = [sys.executable, "-m", "cf_mistral", "emulator", "--port", "0", "--tls"]
     command += ["--ca-cert", str(ca), "--connect-delay", "0.01", "--latency", "0.01"]
-    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as proc:
-        try:
-            assert proc.stdout is not None
-            url = re.search(r"listening on (https://\S+)", proc.stdout.readline())
-            assert url, "no banner"
-            assert proc.stdout.readline().startswith(f"CA certificate: {ca} ")
-            context = ssl.create_default_context(cafile=str(ca))
-            assert httpx.get(url.group(1) + "/__emulator/health", verify=context).json()["ok"]
-            proc.send_signal(signal.SIGINT)
-            assert proc.wait(10) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+    with running(command) as proc:
+        assert proc.stdout is not None
+        url = re.search(r"listening on (https://\S+)", proc.stdout.readline())
+        assert url, "no banner"
+        assert proc.stdout.readline().startswith(f"CA certificate: {ca} ")
+        context = ssl.create_default_context(cafile=str(ca))
+        assert httpx.get(url.group(1) + "/__emulator/health", verify=context).json()["ok"]
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(10) == 0
 
 
 def test_cli_refuses_a_ca_path_without_tls() -> None:

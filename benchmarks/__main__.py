@@ -10,14 +10,32 @@ import argparse
 import sys
 import time
 
-from benchmarks import capacity, concurrency, imports, latency, memory, streaming
+from benchmarks import (
+    capacity,
+    chatload,
+    concurrency,
+    imports,
+    latency,
+    memory,
+    streaming,
+    tls_bursts,
+)
 from benchmarks._contenders import CONTENDERS, build_all
 from benchmarks._machine import describe
 from benchmarks._report import Report, Settings
 from benchmarks._server import EmulatorProcess
 from benchmarks._targets import judge
 
-SCENARIOS = ("latency", "streaming", "concurrency", "imports", "memory", "capacity")
+SCENARIOS = (
+    "latency",
+    "streaming",
+    "concurrency",
+    "imports",
+    "memory",
+    "capacity",
+    "tls_bursts",
+    "chatload",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
             "imports": lambda: imports.run(report, settings, list(contenders)),
             "memory": lambda: memory.run(emu, list(contenders), settings, report),
             "capacity": lambda: capacity.run(emu, report),
+            # Their own HTTPS emulator process each, with production latencies.
+            "tls_bursts": lambda: tls_bursts.run(report, settings),
+            "chatload": lambda: chatload.run(report, settings),
         }
         for name in SCENARIOS:
             if name in chosen:

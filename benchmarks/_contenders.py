@@ -20,6 +20,7 @@ from benchmarks._server import EmulatorProcess
 
 __all__ = [
     "CONTENDERS",
+    "INJECTABLE",
     "PROMPT",
     "Contender",
     "Unavailable",
@@ -56,9 +57,12 @@ def _auth(emu: EmulatorProcess) -> dict[str, str]:
 # -- the floors: raw httpx (+ httpx-sse for streams) -----------------------------------------
 
 
-def _raw(emu: EmulatorProcess, *, route: str) -> Contender:
+def _raw(
+    emu: EmulatorProcess, *, route: str, async_client: httpx.AsyncClient | None = None
+) -> Contender:
     client = httpx.Client(headers=_auth(emu))
-    aclient = httpx.AsyncClient(headers=_auth(emu))
+    aclient = async_client or httpx.AsyncClient()
+    aclient.headers.update(_auth(emu))
     messages = [{"role": "user", "content": PROMPT}]
     if route == "native":
         url = emu.run_url
@@ -113,8 +117,8 @@ def _raw(emu: EmulatorProcess, *, route: str) -> Contender:
     )
 
 
-def floor(emu: EmulatorProcess) -> Contender:
-    return _raw(emu, route="native")
+def floor(emu: EmulatorProcess, async_client: httpx.AsyncClient | None = None) -> Contender:
+    return _raw(emu, route="native", async_client=async_client)
 
 
 def floor_openai(emu: EmulatorProcess) -> Contender:
@@ -124,7 +128,12 @@ def floor_openai(emu: EmulatorProcess) -> Contender:
 # -- the core client -----------------------------------------------------------------------
 
 
-def core(emu: EmulatorProcess) -> Contender:
+def core(
+    emu: EmulatorProcess,
+    async_client: httpx.AsyncClient | None = None,
+    *,
+    max_connections: int | None = None,
+) -> Contender:
     from cf_mistral import (
         AsyncWorkersAIClient,
         ChatRequest,
@@ -133,9 +142,15 @@ def core(emu: EmulatorProcess) -> Contender:
         WorkersAIClient,
     )
 
-    options = {"account_id": emu.account_id, "api_token": emu.token, "base_url": emu.base_url}
+    options: dict[str, Any] = {
+        "account_id": emu.account_id,
+        "api_token": emu.token,
+        "base_url": emu.base_url,
+    }
+    if max_connections is not None:
+        options["max_connections"] = max_connections
     client = WorkersAIClient(**options)
-    aclient = AsyncWorkersAIClient(**options)
+    aclient = AsyncWorkersAIClient(**options, http_client=async_client)
 
     def invoke() -> str:
         return client.chat(ChatRequest(messages=[UserMessage(PROMPT)])).text
@@ -226,35 +241,47 @@ def _need(module: str) -> None:
         raise Unavailable(f"{module} not available ({error})") from None
 
 
-def lc_ours(emu: EmulatorProcess) -> Contender:
+def lc_ours(emu: EmulatorProcess, async_client: httpx.AsyncClient | None = None) -> Contender:
     _need("langchain_cf_mistral")
     from langchain_cf_mistral import ChatCloudflareMistral
 
     model = ChatCloudflareMistral(
-        account_id=emu.account_id, api_token=emu.token, base_url=emu.base_url
+        account_id=emu.account_id,
+        api_token=emu.token,
+        base_url=emu.base_url,
+        http_async_client=async_client,
     )
     return _langchain("ChatCloudflareMistral", "ours", "native", model)
 
 
-def li_ours(emu: EmulatorProcess) -> Contender:
+def li_ours(emu: EmulatorProcess, async_client: httpx.AsyncClient | None = None) -> Contender:
     _need("llama_index_cf_mistral")
     from llama_index_cf_mistral import CloudflareMistral
 
-    llm = CloudflareMistral(account_id=emu.account_id, api_token=emu.token, base_url=emu.base_url)
+    llm = CloudflareMistral(
+        account_id=emu.account_id,
+        api_token=emu.token,
+        base_url=emu.base_url,
+        async_http_client=async_client,
+    )
     return _llama_index("CloudflareMistral", "ours", "native", llm)
 
 
-def lc_reference(emu: EmulatorProcess) -> Contender:
+def lc_reference(emu: EmulatorProcess, async_client: httpx.AsyncClient | None = None) -> Contender:
     from benchmarks._reference import ReferenceChatModel
 
     model = ReferenceChatModel(url=emu.run_url, token=emu.token)
+    if async_client is not None:
+        model.async_client = async_client
     return _langchain("thinnest BaseChatModel", "reference", "native", model)
 
 
-def li_reference(emu: EmulatorProcess) -> Contender:
+def li_reference(emu: EmulatorProcess, async_client: httpx.AsyncClient | None = None) -> Contender:
     from benchmarks._reference import ReferenceLLM
 
     llm = ReferenceLLM(url=emu.run_url, token=emu.token)
+    if async_client is not None:
+        llm._async_client = async_client
     return _llama_index("thinnest LlamaIndex LLM", "reference", "native", llm)
 
 
@@ -299,7 +326,7 @@ def li_openai_like(emu: EmulatorProcess) -> Contender:
 
 
 #: name -> factory, in table order.
-CONTENDERS: dict[str, Callable[[EmulatorProcess], Contender]] = {
+CONTENDERS: dict[str, Callable[..., Contender]] = {
     "floor": floor,
     "floor-openai": floor_openai,
     "core": core,
@@ -314,7 +341,17 @@ CONTENDERS: dict[str, Callable[[EmulatorProcess], Contender]] = {
 }
 
 
-def build(key: str, emu: EmulatorProcess) -> Contender:
+#: The contenders that take an injected ``httpx.AsyncClient`` (the option users have to set
+#: connection limits): the production scenarios' floor, ours and the thinnest subclasses.
+INJECTABLE = ("floor", "core", "lc-ours", "lc-reference", "li-ours", "li-reference")
+
+
+def build(
+    key: str, emu: EmulatorProcess, async_client: httpx.AsyncClient | None = None
+) -> Contender:
+    """Build one contender; ``async_client`` only for :data:`INJECTABLE` ones."""
+    if async_client is not None:
+        return CONTENDERS[key](emu, async_client)
     return CONTENDERS[key](emu)
 
 

@@ -57,6 +57,22 @@ class Settings:
     def memory_tokens(self) -> int:
         return 20_000 if self.quick else 100_000
 
+    @property
+    def tls_burst_rounds(self) -> int:
+        return 2 if self.quick else 4
+
+    @property
+    def chat_streams(self) -> int:
+        return 200 if self.quick else 1_000
+
+    @property
+    def chat_events(self) -> int:
+        return 100 if self.quick else 300
+
+    @property
+    def chat_interval(self) -> float:
+        return 0.020
+
 
 #: (key, heading) in table order.
 COLUMNS: list[tuple[str, str]] = [
@@ -74,6 +90,15 @@ COLUMNS: list[tuple[str, str]] = [
     ("same_text", "same text"),
     ("import", "import Δ"),
     ("memory", "peak RSS/reply"),
+    ("tls_burst", "HTTPS 200x"),
+    ("tls_conns", "HTTPS conns cold/warm/idle"),
+    ("tls_cpu", "CPU/call"),
+    ("tls_errors", "HTTPS err"),
+    ("chat_cpu", "chat CPU/event"),
+    ("chat_delay", "added delay p99/max"),
+    ("chat_rss", "RSS/stream"),
+    ("chat_fds", "fds"),
+    ("chat_errors", "chat err"),
 ]
 
 

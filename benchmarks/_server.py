@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import ssl
 import subprocess
 import sys
 import time
@@ -18,7 +19,7 @@ import httpx
 
 __all__ = ["EmulatorProcess"]
 
-_START_CODE = "from cf_mistral.emulator import serve; serve(port=0)"
+_START_CODE = "from cf_mistral.emulator import serve; serve(port=0, tls={tls})"
 
 
 def _pin_apart(server_pid: int) -> set[int] | None:
@@ -39,9 +40,17 @@ def _pin_apart(server_pid: int) -> set[int] | None:
 
 
 class EmulatorProcess:
-    """``with EmulatorProcess() as emu:`` starts ``serve(port=0)`` and waits for health."""
+    """``with EmulatorProcess() as emu:`` starts ``serve(port=0)`` and waits for health.
 
-    def __init__(self, url: str = "") -> None:
+    ``tls=True``: HTTPS with the emulator's generated CA, which this process (and the child
+    processes it starts) then trusts through ``SSL_CERT_FILE``: httpx reads it when it builds
+    a client, so every contender trusts the emulator with its default settings, as it would
+    trust Cloudflare's certificate.
+    """
+
+    def __init__(self, url: str = "", *, tls: bool = False) -> None:
+        self.tls = tls
+        self._cert_file_before: str | None = None
         self._proc: subprocess.Popen[str] | None = None
         self._cpus_before: set[int] | None = None
         self.url = url  # given: attach to a running emulator (a child process's view)
@@ -57,7 +66,7 @@ class EmulatorProcess:
             return self
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self._proc = subprocess.Popen(
-            [sys.executable, "-c", _START_CODE],
+            [sys.executable, "-c", _START_CODE.format(tls=self.tls)],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -71,6 +80,8 @@ class EmulatorProcess:
             self.close()
             raise RuntimeError(f"the emulator did not start: {line!r}")
         self.url = line.split(marker, 1)[1].split()[0]
+        if self.tls:
+            self._trust(self._proc.stdout.readline())
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             with contextlib.suppress(httpx.HTTPError):
@@ -83,8 +94,25 @@ class EmulatorProcess:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    def _trust(self, line: str) -> None:
+        """Trust the CA named on the emulator's second line ("CA certificate: PATH …")."""
+        if not line.startswith("CA certificate: "):
+            self.close()
+            raise RuntimeError(f"the emulator gave no CA certificate: {line!r}")
+        path = line.split(": ", 1)[1].split(maxsplit=1)[0]
+        self._cert_file_before = os.environ.get("SSL_CERT_FILE", "")
+        os.environ["SSL_CERT_FILE"] = path
+        self._admin.close()
+        self._admin = httpx.Client(timeout=30, verify=ssl.create_default_context(cafile=path))
+
     def close(self) -> None:
         self._admin.close()
+        if self._cert_file_before is not None:
+            if self._cert_file_before:
+                os.environ["SSL_CERT_FILE"] = self._cert_file_before
+            else:
+                os.environ.pop("SSL_CERT_FILE", None)
+            self._cert_file_before = None
         if self._proc is not None:
             self._proc.terminate()
             try:
@@ -131,6 +159,13 @@ class EmulatorProcess:
 
     def connections_opened(self) -> int:
         return int(self.health()["connections_opened"])
+
+    def connections(self) -> dict[str, Any]:
+        """``GET /__emulator/connections``: opened, open now, peak open, per client."""
+        response = self._admin.get(f"{self.url}/__emulator/connections")
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
+        return result
 
     def reset(self) -> None:
         """Drop scripts, recorded requests and counters (the config too)."""

@@ -67,3 +67,39 @@ def judge(report: Report) -> None:
         if _present(report, key, "memory"):
             figure = value(key, "memory")
             report.check(figure <= 3.0, f"{key}: streaming peak RSS {figure:.1f}x the reply (≤ 3)")
+
+    _judge_production(report)
+
+
+def _judge_production(report: Report) -> None:
+    """The production scenarios' targets: HTTPS bursts and the chat server's load."""
+    value = report.value
+    for column, label in (("tls_burst", "HTTPS burst wall time"), ("tls_cpu", "CPU per call")):
+        if _present(report, "core", column):
+            figure = value("core", column)
+            report.check(figure <= 1.10, f"core {label} {figure:.2f}x ≤ 1.10x the floor")
+    for ours, reference in OURS.items():
+        for column in ("tls_burst", "tls_cpu", "chat_cpu"):
+            if _present(report, ours, column) and _present(report, reference, column):
+                share = value(ours, column) / value(reference, column)
+                report.check(
+                    share <= 1.10, f"{ours} {column}: {share:.2f}x the thinnest subclass (≤ 1.10)"
+                )
+    for key in ("core", *OURS):
+        if _present(report, key, "tls_conns"):
+            warm = value(key, "tls_conns")
+            report.check(warm == 0, f"{key}: {warm:g} new connections per warm HTTPS burst (0)")
+        if _present(report, key, "conns"):
+            # Plain-HTTP bursts: the most opened in any burst, the cold one included.
+            text = report.cells[key]["conns"]
+            later = int(text.split("/")[1])
+            report.check(later == 0, f"{key}: {later} new connections per warm burst, no latency")
+        if _present(report, key, "chat_delay"):
+            p99 = value(key, "chat_delay") * 1000
+            report.check(p99 < 50, f"{key}: chat load p99 added delay {p99:.1f} ms (< 50)")
+        for column in ("tls_errors", "chat_errors"):
+            if _present(report, key, column):
+                report.check(value(key, column) == 0, f"{key}: no errors or lost events ({column})")
+    if _present(report, "core", "chat_cpu"):
+        figure = value("core", "chat_cpu")
+        report.check(figure <= 1.2, f"core chat CPU per event {figure:.2f}x ≤ 1.2x the floor")

@@ -23,14 +23,17 @@ import asyncio
 import gc
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 from benchmarks._contenders import Contender
 from benchmarks._report import Report, Settings, fmt_ms, fmt_ratio
 from benchmarks._server import EmulatorProcess
 from benchmarks._stats import median, ratio
 
-__all__ = ["run"]
+__all__ = ["close_all", "run", "run_frozen"]
+
+_T = TypeVar("_T")
 
 
 async def _consume(contender: Contender) -> str:
@@ -83,12 +86,30 @@ async def _main(
             out[key]["idle"].append(elapsed)
             out[key]["errors"].append(errors)
             out[key]["opened"].append(opened)
+    await close_all(contenders)
+    return out
+
+
+async def close_all(contenders: dict[str, Contender]) -> None:
+    """Close every contender's clients, sync or async, in the loop that used them."""
     for contender in contenders.values():
         for close in contender.closers:
             result = close()
             if asyncio.iscoroutine(result):
                 await result
-    return out
+
+
+def run_frozen(main: Coroutine[Any, Any, _T]) -> _T:
+    """``asyncio.run(main)`` with the objects from before frozen out of the GC (module doc)."""
+    freeze = not os.environ.get("CF_MISTRAL_BENCH_NO_FREEZE")
+    if freeze:
+        gc.collect()
+        gc.freeze()
+    try:
+        return asyncio.run(main)
+    finally:
+        if freeze:
+            gc.unfreeze()
 
 
 def run(
@@ -96,14 +117,7 @@ def run(
 ) -> None:
     emu.reset()
     freeze = not os.environ.get("CF_MISTRAL_BENCH_NO_FREEZE")
-    if freeze:
-        gc.collect()
-        gc.freeze()
-    try:
-        out = asyncio.run(_main(emu, contenders, settings))
-    finally:
-        if freeze:
-            gc.unfreeze()
+    out = run_frozen(_main(emu, contenders, settings))
     emu.reset()
     floor = out["floor"]
     base_invoke, base_stream = median(floor["invoke"]), median(floor["stream"])

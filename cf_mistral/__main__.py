@@ -42,6 +42,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="how many of the latest requests to keep for /__emulator/requests (default 1000); "
         "older ones are dropped so that memory stays flat",
     )
+    emulator.add_argument(
+        "--connect-delay",
+        type=float,
+        default=0.0,
+        help="seconds a new connection waits before its first reply (TCP + TLS round trips)",
+    )
+    emulator.add_argument(
+        "--tls",
+        action="store_true",
+        help='serve HTTPS with a generated certificate (needs pip install "cf-mistral[tls]")',
+    )
+    emulator.add_argument(
+        "--ca-cert",
+        default=None,
+        metavar="PATH",
+        help="with --tls: where to write the CA certificate clients trust (default: a temp file)",
+    )
 
     args = parser.parse_args(argv)
     if args.command == "emulator":
@@ -53,8 +70,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             latency=args.latency,
             stream_interval=args.stream_interval,
             max_recorded_requests=args.max_recorded_requests,
+            connect_delay=args.connect_delay,
         )
-        serve(host=args.host, port=args.port, config=config)
+        if args.ca_cert and not args.tls:
+            parser.error("--ca-cert needs --tls")
+        serve(
+            host=args.host, port=args.port, config=config, tls=args.tls, ca_cert_path=args.ca_cert
+        )
     return 0
 
 

@@ -58,10 +58,20 @@ logger = logging.getLogger("cf_mistral")
 
 _HTTPClient = TypeVar("_HTTPClient", httpx.Client, httpx.AsyncClient)
 
-# At most 100 connections; keep 20 idle ones, as httpx does by default. Each pool pass polls
-# every free idle socket, so a larger quota is paid on every request, and httpcore's own pass
-# is quadratic in the connections it keeps.
-_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30)
+
+def _limits(config: ClientConfig) -> httpx.Limits:
+    """``max_connections`` at most, and every one kept alive.
+
+    A burst then finds the connections the last one opened instead of paying a new TCP and
+    TLS setup for each (two round trips to the edge, and the handshake's CPU). Keeping that
+    many idle is affordable with our linear pool pass (_compat); httpcore's own pass rescans
+    every connection per request (benchmarks/README.md).
+    """
+    return httpx.Limits(
+        max_connections=config.max_connections,
+        max_keepalive_connections=config.max_connections,
+        keepalive_expiry=30,
+    )
 
 
 _LoopPools = weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]
@@ -379,6 +389,8 @@ class WorkersAIClient(_ClientCore):
             and time; loopback, private, link-local and other internal addresses refused).
         private_image_hosts: host names whose images may be downloaded from such internal
             addresses (exact names, e.g. ``["images.internal"]``).
+        max_connections: connections open at most (default 100), all kept alive between
+            calls; calls beyond it wait for a free one (up to the ``pool`` timeout).
         session_affinity: a key sent as ``x-session-affinity`` on every call (a
             :class:`ChatRequest` may carry its own), so calls of one conversation reach the
             replica that holds its prompt cache.
@@ -450,7 +462,9 @@ class WorkersAIClient(_ClientCore):
     def _http(self) -> httpx.Client:
         if self._http_client is None:
             self._http_client = _pooled(
-                httpx.Client(timeout=_httpx_timeout(self.config.timeouts), limits=_LIMITS)
+                httpx.Client(
+                    timeout=_httpx_timeout(self.config.timeouts), limits=_limits(self.config)
+                )
             )
         return self._http_client
 
@@ -586,7 +600,9 @@ class AsyncWorkersAIClient(_ClientCore):
             for closed in [other for other in self._pools if other.is_closed()]:
                 del self._pools[closed]
             client = self._pools[loop] = _pooled(
-                httpx.AsyncClient(timeout=_httpx_timeout(self.config.timeouts), limits=_LIMITS)
+                httpx.AsyncClient(
+                    timeout=_httpx_timeout(self.config.timeouts), limits=_limits(self.config)
+                )
             )
         return client
 

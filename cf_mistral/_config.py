@@ -239,6 +239,9 @@ class ClientConfig(BaseModel):
     def _host_names_not_one_string(cls, value: Any) -> Any:
         return _host_names(value)
 
+    #: Connections the client's own pool opens at most, and keeps alive between calls.
+    max_connections: int = Field(default=100, ge=1)
+
     @classmethod
     def build(
         cls,
@@ -255,6 +258,7 @@ class ClientConfig(BaseModel):
         session_affinity: str | None = None,
         pricing: Mapping[str, ModelPrice | Mapping[str, Any]] | None = None,
         private_image_hosts: Sequence[str] | None = None,
+        max_connections: int | None = None,
     ) -> ClientConfig:
         """Resolve the environment and coerce convenient forms (a gateway id, a number)."""
         return cls(
@@ -270,13 +274,15 @@ class ClientConfig(BaseModel):
             session_affinity=check_session_affinity(session_affinity),
             pricing=dict(pricing or {}),
             private_image_hosts=_host_names(private_image_hosts),
+            max_connections=100 if max_connections is None else max_connections,
         )
 
     @classmethod
     def from_fields(cls, source: object) -> ClientConfig:
         """:meth:`build` from an object that holds the same settings as attributes.
 
-        The LangChain and LlamaIndex classes declare these settings as fields of the same names.
+        The LangChain and LlamaIndex classes declare these settings as fields of the same names
+        (every one of them: a setting an adapter forgot fails here, in its tests).
         """
         return cls.build(**{name: getattr(source, name) for name in _BUILD_ARGUMENTS})
 

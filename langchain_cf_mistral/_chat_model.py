@@ -134,6 +134,8 @@ class ChatCloudflareMistral(BaseChatModel):
         inline_remote_images: download http(s) image URLs and send them inline.
         private_image_hosts: host names whose images may be downloaded although they resolve
             to loopback, private or link-local addresses (refused otherwise); exact names.
+        max_connections: connections open at most (default 100), all kept alive between calls;
+            calls beyond it wait for a free one (up to the ``pool`` timeout).
 
     Instantiate:
         .. code-block:: python
@@ -249,6 +251,7 @@ class ChatCloudflareMistral(BaseChatModel):
     streaming: bool = False
     inline_remote_images: bool = False
     private_image_hosts: list[str] = Field(default_factory=list)
+    max_connections: int = Field(default=100, ge=1)
 
     # httpx.Client / httpx.AsyncClient. Typed Any (as ChatOpenAI does) so that importing the
     # adapter does not import httpx; the core checks the type when it builds its client.

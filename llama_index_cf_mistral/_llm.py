@@ -223,6 +223,12 @@ class CloudflareMistral(FunctionCallingLLM):
     inline_remote_images: bool = Field(
         default=False, description="Download http(s) image URLs and send them inline."
     )
+    max_connections: int = Field(
+        default=100,
+        ge=1,
+        description="Connections open at most, all kept alive between calls; calls beyond it "
+        "wait for a free one (up to the pool timeout).",
+    )
     private_image_hosts: list[str] = Field(
         default_factory=list,
         description="Host names image downloads may reach on loopback, private or link-local "

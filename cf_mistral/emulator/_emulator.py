@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import ssl
 import threading
 from collections.abc import Iterable
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from ._faults import Fault, FaultKind
 from ._server import Server
 from ._state import State
+from ._tls import EmulatorTLS
 from ._types import EmulatorConfig, RecordedRequest, ScriptedReply
 
 __all__ = ["Emulator", "serve"]
@@ -26,18 +30,32 @@ class Emulator:
 
     >>> with Emulator() as emu:                     # doctest: +SKIP
     ...     httpx.post(emu.base_url + f"/accounts/{emu.account_id}/ai/run/{model}", ...)
+
+    ``tls=True`` serves HTTPS with a certificate signed by a CA generated for this emulator
+    (needs ``pip install "cf-mistral[tls]"``); clients trust it with ``verify=emu.verify``
+    (httpx), ``emu.ssl_context()``, or the PEM at ``emu.ca_cert_path`` (``SSL_CERT_FILE``).
+    ``ca_cert_path`` chooses where that PEM is written (default: a temporary file).
     """
 
-    def __init__(self, config: EmulatorConfig | None = None, **overrides: Any) -> None:
+    def __init__(
+        self,
+        config: EmulatorConfig | None = None,
+        *,
+        tls: bool = False,
+        ca_cert_path: str | os.PathLike[str] | None = None,
+        **overrides: Any,
+    ) -> None:
         cfg = config or EmulatorConfig()
         if overrides:
             cfg = cfg.replace(**overrides)
         self._state = State(cfg)
+        self._tls = EmulatorTLS(cfg.host, ca_cert_path) if tls else None
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._port = 0
+        self._last_connections: dict[str, Any] = {}
 
     # -- lifecycle -------------------------------------------------------------------
     def start(self) -> Emulator:
@@ -66,7 +84,9 @@ class Emulator:
     async def _main(self, ready: threading.Event) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        self._server = Server(self._state)
+        self._server = Server(
+            self._state, self._tls.server_context() if self._tls is not None else None
+        )
         cfg = self._state.config
         self._port = await self._server.start(cfg.host, cfg.port)
         ready.set()
@@ -84,6 +104,8 @@ class Emulator:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(stop.set)
         thread.join(10)
+        if self._server is not None:
+            self._last_connections = self._server.connections.snapshot()
         self._thread = None
         self._loop = None
         self._stop = None
@@ -129,7 +151,29 @@ class Emulator:
     @property
     def url(self) -> str:
         host = self._state.config.host
-        return f"http://{host}:{self._port}"
+        scheme = "https" if self._tls is not None else "http"
+        return f"{scheme}://{host}:{self._port}"
+
+    # -- HTTPS -----------------------------------------------------------------------
+    @property
+    def tls(self) -> bool:
+        return self._tls is not None
+
+    @property
+    def ca_cert_path(self) -> Path | None:
+        """The PEM of the CA that signed the certificate (``None`` over plain HTTP)."""
+        return self._tls.ca_cert_path if self._tls is not None else None
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """A client context that trusts this emulator's CA; an error over plain HTTP."""
+        if self._tls is None:
+            raise RuntimeError("this emulator serves plain HTTP: build it with Emulator(tls=True)")
+        return self._tls.client_context()
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        """httpx's ``verify=``: a context trusting the emulator's CA (``True`` over HTTP)."""
+        return self.ssl_context() if self._tls is not None else True
 
     @property
     def base_url(self) -> str:
@@ -219,25 +263,54 @@ class Emulator:
     def reset(self) -> None:
         """Drop scripts, faults, fault rate, recorded requests, counters; restore config."""
         self._state.reset()
+        if self._server is not None:
+            self._server.connections.reset()
 
     @property
     def connections_opened(self) -> int:
         return self._state.connections_opened
 
+    @property
+    def connections(self) -> dict[str, Any]:
+        """New connections in all and per client, connections open now and at most.
+
+        ``{"opened": n, "open": n, "peak_open": n, "by_client": {client: n}}``; a client is
+        the ``X-Emulator-Client`` header of a connection's first request, else its peer IP.
+        Also served at ``GET /__emulator/connections`` (``DELETE`` zeroes it, as does reset).
+        """
+        server = self._server
+        return server.connections.snapshot() if server is not None else self._last_connections
+
     def __repr__(self) -> str:
         return f"Emulator({self.url if self._port else 'stopped'})"
 
 
-def serve(host: str = "127.0.0.1", port: int = 8787, config: EmulatorConfig | None = None) -> None:
-    """Run the emulator in the foreground until Ctrl-C (for the CLI)."""
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8787,
+    config: EmulatorConfig | None = None,
+    *,
+    tls: bool = False,
+    ca_cert_path: str | os.PathLike[str] | None = None,
+) -> None:
+    """Run the emulator in the foreground until Ctrl-C (for the CLI).
+
+    With ``tls``, a second line gives the CA certificate's path, for clients to trust.
+    """
     cfg = (config or EmulatorConfig()).replace(host=host, port=port)
-    emu = Emulator(cfg).start()
+    emu = Emulator(cfg, tls=tls, ca_cert_path=ca_cert_path).start()
     try:
         print(
             f"Workers AI emulator listening on {emu.url} "
             f"(account {cfg.account_id}, token {cfg.token})",
             flush=True,
         )
+        if emu.ca_cert_path is not None:
+            print(
+                f"CA certificate: {emu.ca_cert_path} "
+                f"(trust it with SSL_CERT_FILE={emu.ca_cert_path})",
+                flush=True,
+            )
         stop = threading.Event()
         while not stop.wait(3600):
             pass

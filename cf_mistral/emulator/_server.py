@@ -5,19 +5,36 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import http
+import json
 import socket
+import ssl
 import struct
+import time
 
 import h11
 
+from ._connections import ConnectionCounts
 from ._faults import FaultKind
 from ._handler import Plan, handle, sse, too_large_plan
 from ._state import State
 
-__all__ = ["Server"]
+__all__ = ["SEND_TIME_MARKER", "Server"]
 
 _READ_SIZE = 65536
 _BATCH_BYTES = 64 * 1024
+
+#: Text in a stream event that the server replaces with ``time.monotonic()`` as it writes the
+#: event: the monotonic clock is shared by the processes of one machine, so a consumer on the
+#: same machine can tell how long an event took from the server's write to its own hands.
+SEND_TIME_MARKER = "{send_time}"
+_MARKER = SEND_TIME_MARKER.encode()
+_CONNECTIONS_PATH = "/__emulator/connections"
+
+
+def _stamped(data: bytes) -> bytes:
+    if _MARKER in data:
+        return data.replace(_MARKER, b"%.6f" % time.monotonic())
+    return data
 
 
 def _reason(status: int) -> bytes:
@@ -34,8 +51,10 @@ class _Abort(Exception):  # noqa: N818
 class Server:
     """Serves one :class:`State` on a listening socket inside an asyncio loop."""
 
-    def __init__(self, state: State) -> None:
+    def __init__(self, state: State, ssl_context: ssl.SSLContext | None = None) -> None:
         self.state = state
+        self.connections = ConnectionCounts()
+        self._ssl = ssl_context
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
@@ -43,7 +62,7 @@ class Server:
 
     async def start(self, host: str, port: int) -> int:
         self._server = await asyncio.start_server(
-            self._connection, host, port, reuse_address=True, backlog=512
+            self._connection, host, port, reuse_address=True, backlog=1024, ssl=self._ssl
         )
         sock = self._server.sockets[0]
         self.port = int(sock.getsockname()[1])
@@ -71,16 +90,26 @@ class Server:
             self._tasks.add(task)
         self._writers.add(writer)
         self.state.count_connection()
+        self.connections.opened()
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=64 * 1024)
+        peer = writer.get_extra_info("peername")
+        peer_ip = str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
+        first = True
         try:
+            # The connection's setup cost (TCP and TLS round trips at a real edge), paid once,
+            # before its first reply: a client that reuses connections does not pay it again.
+            if self.state.config.connect_delay > 0:
+                await asyncio.sleep(self.state.config.connect_delay)
             while True:
-                keep = await self._one_request(conn, reader, writer)
+                keep = await self._one_request(conn, reader, writer, peer_ip if first else None)
+                first = False
                 if not keep or conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
                     break
                 conn.start_next_cycle()
         except (_Abort, ConnectionError, asyncio.CancelledError, h11.ProtocolError, OSError):
             pass
         finally:
+            self.connections.closed()
             self._writers.discard(writer)
             if task is not None:
                 self._tasks.discard(task)
@@ -97,8 +126,13 @@ class Server:
             return event
 
     async def _one_request(
-        self, conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self,
+        conn: h11.Connection,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        first_from: str | None = None,
     ) -> bool:
+        """Answer one request; ``first_from``: the peer's IP on a connection's first request."""
         try:
             event = await self._next_event(conn, reader)
         except h11.RemoteProtocolError:
@@ -109,6 +143,8 @@ class Server:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in event.headers}
         method = event.method.decode("ascii")
         target = event.target.decode("latin-1")
+        if first_from is not None:
+            self.connections.first_request(headers, first_from)
         limit = self.state.config.max_request_bytes
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > limit and not target.startswith("/__emulator/"):
@@ -130,7 +166,9 @@ class Server:
                 break
             else:
                 return False
-        plan = handle(self.state, method, target, headers, b"".join(chunks))
+        plan = self._connections_admin(method, target)
+        if plan is None:
+            plan = handle(self.state, method, target, headers, b"".join(chunks))
         if plan.reset:
             self._reset(writer)
             raise _Abort
@@ -139,6 +177,20 @@ class Server:
         if plan.events is None:
             return await self._send_simple(conn, writer, plan)
         return await self._send_stream(conn, writer, plan)
+
+    def _connections_admin(self, method: str, target: str) -> Plan | None:
+        """``GET``/``DELETE /__emulator/connections``; a reset zeroes the counts too."""
+        path = target.split("?", 1)[0].rstrip("/")
+        if path == "/__emulator/reset" and method == "POST":
+            self.connections.reset()  # and on to the handler, which resets the rest
+            return None
+        if path != _CONNECTIONS_PATH:
+            return None
+        if method == "DELETE":
+            self.connections.reset()
+        elif method != "GET":
+            return Plan(status=405, body=b'{"ok":false,"error":"use GET or DELETE"}')
+        return Plan(body=json.dumps({"ok": True, **self.connections.snapshot()}).encode())
 
     # -- writing ---------------------------------------------------------------------
     @staticmethod
@@ -245,7 +297,7 @@ class Server:
             for i, event in enumerate(events):
                 if i:
                     await asyncio.sleep(interval)
-                writer.write(conn.send(h11.Data(data=event)) or b"")
+                writer.write(conn.send(h11.Data(data=_stamped(event))) or b"")
                 await writer.drain()
             return
         batch: list[bytes] = []
@@ -254,9 +306,9 @@ class Server:
             batch.append(event)
             size += len(event)
             if size >= _BATCH_BYTES:
-                writer.write(conn.send(h11.Data(data=b"".join(batch))) or b"")
+                writer.write(conn.send(h11.Data(data=_stamped(b"".join(batch)))) or b"")
                 await writer.drain()
                 batch, size = [], 0
         if batch:
-            writer.write(conn.send(h11.Data(data=b"".join(batch))) or b"")
+            writer.write(conn.send(h11.Data(data=_stamped(b"".join(batch)))) or b"")
             await writer.drain()

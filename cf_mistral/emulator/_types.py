@@ -56,6 +56,9 @@ class EmulatorConfig:
     # -- pacing ----------------------------------------------------------------------
     stream_interval: float = 0.0
     latency: float = 0.0
+    #: Seconds a new connection waits before its first reply is read (a real edge's TCP and
+    #: TLS round trips); a reused connection does not wait.
+    connect_delay: float = 0.0
 
     def replace(self, **changes: Any) -> EmulatorConfig:
         return dataclasses.replace(self, **changes)

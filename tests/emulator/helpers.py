@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import subprocess
+from collections.abc import Iterator
 from typing import Any
 
 MODEL = "@cf/mistralai/mistral-small-3.1-24b-instruct"
+
+
+@contextlib.contextmanager
+def running(command: list[str]) -> Iterator[subprocess.Popen[str]]:
+    """A foreground command (its stdout piped), killed at the end if it still runs."""
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as proc:
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
 
 def user(text: str) -> dict[str, Any]:

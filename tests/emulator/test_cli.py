@@ -1,36 +1,21 @@
-"""``serve()``: the foreground runner used by ``cf-mistral emulator``."""
+"""The emulator's command line: ``cf-mistral emulator`` and ``serve()`` in the foreground."""
 
 from __future__ import annotations
 
-import contextlib
 import re
 import signal
-import subprocess
 import sys
-from collections.abc import Iterator
 
 import httpx
 
-from .helpers import MODEL, chat
-
-
-@contextlib.contextmanager
-def foreground(*arguments: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """Run ``python *arguments``: the process and its banner; it must stop on Ctrl-C."""
-    with subprocess.Popen([sys.executable, *arguments], stdout=subprocess.PIPE, text=True) as proc:
-        try:
-            assert proc.stdout is not None
-            yield proc, proc.stdout.readline()
-            proc.send_signal(signal.SIGINT)
-            assert proc.wait(10) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+from .helpers import MODEL, chat, running
 
 
 def test_serve_prints_banner_and_stops_on_ctrl_c() -> None:
-    with foreground("-c", "from cf_mistral.emulator import serve; serve(port=0)") as (_, line):
+    code = "from cf_mistral.emulator import serve; serve(port=0)"
+    with running([sys.executable, "-c", code]) as proc:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
         m = re.fullmatch(
             r"Workers AI emulator listening on (http://127\.0\.0\.1:\d+) "
             r"\(account test-account, token test-token\)\n",
@@ -38,11 +23,15 @@ def test_serve_prints_banner_and_stops_on_ctrl_c() -> None:
         )
         assert m, line
         assert httpx.get(m.group(1) + "/__emulator/health").json()["ok"] is True
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(10) == 0
 
 
 def test_the_cli_keeps_only_the_latest_requests_it_is_told_to() -> None:
-    command = ("-m", "cf_mistral", "emulator", "--port", "0", "--max-recorded-requests", "2")
-    with foreground(*command) as (_, line):
+    command = ["-m", "cf_mistral", "emulator", "--port", "0", "--max-recorded-requests", "2"]
+    with running([sys.executable, *command]) as proc:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
         found = re.search(r"listening on (http://\S+)", line)
         assert found, line
         url = found.group(1)
@@ -56,3 +45,5 @@ def test_the_cli_keeps_only_the_latest_requests_it_is_told_to() -> None:
         assert sent == ["request 1", "request 2"]
         health = httpx.get(url + "/__emulator/health").json()
         assert health["requests_received"] == 3
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(10) == 0

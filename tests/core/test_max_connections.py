@@ -19,19 +19,14 @@ def test_max_connections_defaults_to_100_and_must_be_positive() -> None:
         ClientConfig.build(max_connections=0)
 
 
-def test_settings_a_source_does_not_declare_keep_their_default() -> None:
+def test_a_source_that_lacks_a_setting_fails_instead_of_dropping_it() -> None:
+    # The adapters declare every setting as a field; one they forgot must not pass unnoticed.
     class Fields:
         account_id = "acct"
         api_token = "token"
-        model = None
-        base_url = None
-        gateway = None
-        timeout = None
-        max_retries = None
-        default_headers = None
-        inline_remote_images = False
 
-    assert ClientConfig.from_fields(Fields()).max_connections == 100
+    with pytest.raises(AttributeError):
+        ClientConfig.from_fields(Fields())
 
 
 async def test_async_pool_opens_at_most_max_connections_and_keeps_them(

@@ -615,3 +615,10 @@ def test_rate_limiter_is_acquired_before_each_call(
     model.invoke("a")
     list(model.stream("b"))
     assert len(acquired) == 2
+
+
+def test_max_connections_reaches_the_core_client() -> None:
+    model = ChatCloudflareMistral(account_id="a", api_token="t", max_connections=7)
+    assert model._config.max_connections == 7
+    with pytest.raises(ValueError, match="max_connections"):
+        ChatCloudflareMistral(account_id="a", api_token="t", max_connections=0)

@@ -435,3 +435,10 @@ def test_an_injected_http_client_of_the_wrong_kind_fails_at_construction() -> No
 
     with pytest.raises(ValueError, match=r"needs an httpx\.AsyncClient"):
         CloudflareMistral(account_id="a", api_token="t", async_http_client=httpx.Client())
+
+
+def test_max_connections_reaches_the_core_client():
+    llm = CloudflareMistral(account_id="a", api_token="t", max_connections=7)
+    assert llm._config.max_connections == 7
+    with pytest.raises(ValueError, match="max_connections"):
+        CloudflareMistral(account_id="a", api_token="t", max_connections=0)

@@ -241,7 +241,12 @@ def _need(module: str) -> None:
         raise Unavailable(f"{module} not available ({error})") from None
 
 
-def lc_ours(emu: EmulatorProcess, async_client: httpx.AsyncClient | None = None) -> Contender:
+def lc_ours(
+    emu: EmulatorProcess,
+    async_client: httpx.AsyncClient | None = None,
+    *,
+    max_connections: int = 100,
+) -> Contender:
     _need("langchain_cf_mistral")
     from langchain_cf_mistral import ChatCloudflareMistral
 
@@ -250,11 +255,17 @@ def lc_ours(emu: EmulatorProcess, async_client: httpx.AsyncClient | None = None)
         api_token=emu.token,
         base_url=emu.base_url,
         http_async_client=async_client,
+        max_connections=max_connections,
     )
     return _langchain("ChatCloudflareMistral", "ours", "native", model)
 
 
-def li_ours(emu: EmulatorProcess, async_client: httpx.AsyncClient | None = None) -> Contender:
+def li_ours(
+    emu: EmulatorProcess,
+    async_client: httpx.AsyncClient | None = None,
+    *,
+    max_connections: int = 100,
+) -> Contender:
     _need("llama_index_cf_mistral")
     from llama_index_cf_mistral import CloudflareMistral
 
@@ -263,6 +274,7 @@ def li_ours(emu: EmulatorProcess, async_client: httpx.AsyncClient | None = None)
         api_token=emu.token,
         base_url=emu.base_url,
         async_http_client=async_client,
+        max_connections=max_connections,
     )
     return _llama_index("CloudflareMistral", "ours", "native", llm)
 

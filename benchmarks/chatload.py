@@ -8,10 +8,9 @@ server's write to the caller's hands: the delay the client adds (loopback transi
 the same for every contender).
 
 One fresh process per contender (``python -m benchmarks.chatload KEY URL STREAMS EVENTS``)
-opens all streams at once through an ``httpx.AsyncClient`` with ``max_connections`` raised to
-the number of streams, as users do: the core client's ``max_connections`` option, and for the
-others an injected client (LangChain ``http_async_client=``, LlamaIndex ``async_http_client=``;
-raw httpx and the thinnest subclasses take it as they are). It reports the client's CPU time
+opens all streams at once with the connection limit raised to the number of streams, as users
+do: the ``max_connections`` option of the core client and of both adapters, and for raw httpx
+and the thinnest subclasses an injected ``httpx.AsyncClient`` with those limits. It reports the client's CPU time
 per event, its peak RSS growth per open stream (sampled every 20 ms, and ``ru_maxrss``), its
 peak of open file descriptors, and the p50 / p99 / max of the added delay. The parent measures
 the emulator's CPU over the same interval, to show whether the server kept up.
@@ -76,7 +75,7 @@ def _percentile(ordered: list[float], share: float) -> float:
 
 
 async def _child_main(key: str, url: str, streams: int) -> dict[str, float]:
-    from benchmarks._contenders import build, core
+    from benchmarks._contenders import CONTENDERS, build, core
 
     emu = EmulatorProcess(url)
     client: httpx.AsyncClient | None = None
@@ -84,6 +83,8 @@ async def _child_main(key: str, url: str, streams: int) -> dict[str, float]:
         contender = build("core", emu)
     elif key == "core":  # its own option, which keeps its pool (and pool pass)
         contender = core(emu, max_connections=streams)
+    elif key in ("lc-ours", "li-ours"):  # the adapters' own option, as for the core
+        contender = CONTENDERS[key](emu, max_connections=streams)
     else:
         limits = httpx.Limits(max_connections=streams, max_keepalive_connections=streams)
         client = httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(60.0))

@@ -11,9 +11,10 @@ One fresh process per contender (``python -m benchmarks.chatload KEY URL STREAMS
 opens all streams at once with the connection limit raised to the number of streams, as users
 do: the ``max_connections`` option of the core client and of both adapters, and for raw httpx
 and the thinnest subclasses an injected ``httpx.AsyncClient`` with those limits. It reports the
-client's CPU time per event, its peak RSS growth per open stream (sampled every 20 ms, and ``ru_maxrss``), its
-peak of open file descriptors, and the p50 / p99 / max of the added delay. The parent measures
-the emulator's CPU over the same interval, to show whether the server kept up.
+client's CPU time per event, its peak RSS growth per open stream (sampled every 20 ms, and
+``ru_maxrss``), its peak of open file descriptors, and the p50 / p99 / max of the added delay.
+The parent measures the emulator's CPU over the same interval, to show whether the server kept
+up.
 """
 
 from __future__ import annotations

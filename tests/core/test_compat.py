@@ -374,10 +374,21 @@ def test_inside_the_tested_versions_the_pass_is_installed_without_a_word(
     assert _gate_logs(caplog) == []
 
 
+def _next_minor(version: str) -> str:
+    """The first release past a tested range's newest end: "0.29.0" -> "0.30.0"."""
+    major, minor, *_ = version.split(".")
+    return f"{major}.{int(minor) + 1}.0"
+
+
 @pytest.mark.usefixtures("fresh_gate")
 @pytest.mark.parametrize(
     ("module", "version"),
-    [(httpcore, "1.1.0"), (httpcore, "1.0.2"), (httpx, "0.29.0"), (httpx, "0.26.0")],
+    [
+        (httpcore, _next_minor(HTTPCORE_TESTED[1])),
+        (httpcore, "1.0.2"),
+        (httpx, _next_minor(HTTPX_TESTED[1])),
+        (httpx, "0.26.0"),
+    ],
     ids=["httpcore-newer", "httpcore-older", "httpx-newer", "httpx-older"],
 )
 def test_outside_the_tested_versions_pools_stay_stock_and_it_is_logged_once(

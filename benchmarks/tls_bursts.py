@@ -58,7 +58,7 @@ class _Record:
 
 def _variant_client(keepalive: int, linear: bool) -> httpx.AsyncClient:
     """An httpx client as the core builds its own, with this keep-alive quota and pass."""
-    from cf_mistral._client import _ApiCallsSkipTheJar, _httpx_timeout, _pooled
+    from cf_mistral._client import _httpx_timeout, _pooled
     from cf_mistral._config import Timeouts
 
     client = httpx.AsyncClient(
@@ -67,10 +67,7 @@ def _variant_client(keepalive: int, linear: bool) -> httpx.AsyncClient:
             max_connections=100, max_keepalive_connections=keepalive, keepalive_expiry=30
         ),
     )
-    if linear:
-        return _pooled(client)
-    client._cookies = _ApiCallsSkipTheJar()
-    return client
+    return _pooled(client) if linear else client
 
 
 def _build(emu: EmulatorProcess, names: dict[str, str]) -> dict[str, Contender]:

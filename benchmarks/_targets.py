@@ -90,7 +90,7 @@ def _judge_production(report: Report) -> None:
             warm = value(key, "tls_conns")
             report.check(warm == 0, f"{key}: {warm:g} new connections per warm HTTPS burst (0)")
         if _present(report, key, "conns"):
-            # Plain-HTTP bursts: the most opened in any burst, the cold one included.
+            # Plain-HTTP bursts: the most opened in a warm burst.
             text = report.cells[key]["conns"]
             later = int(text.split("/")[1])
             report.check(later == 0, f"{key}: {later} new connections per warm burst, no latency")

@@ -54,6 +54,18 @@ __all__ = ["StreamAccumulator"]
 _LEAK_PREFIX = "[TOOL_CALLS]"
 # The keys of a plain text event (native route): ``p`` is padding, ``tool_calls`` empty noise.
 _PLAIN_KEYS = frozenset({"response", "p", "tool_calls"})
+# json.loads is json.JSONDecoder.raw_decode plus two whitespace regex matches and an end check,
+# on every event of every stream. A payload raw_decode reads whole is taken as is; anything else
+# (whitespace around it, a BOM, junk) goes through json.loads, which accepts or rejects it.
+_raw_decode = json.JSONDecoder().raw_decode
+
+
+def _loads(payload: str) -> Any:
+    try:
+        value, end = _raw_decode(payload)
+    except ValueError:
+        return json.loads(payload)
+    return value if end == len(payload) else json.loads(payload)
 
 
 class _PartialCall:
@@ -115,7 +127,7 @@ class StreamAccumulator:
             self.done = True
             return []
         try:
-            event = json.loads(payload)
+            event = _loads(payload)
         except ValueError:
             raise self._interrupted(
                 f"Workers AI sent a malformed stream event: {payload[:120]!r}"

@@ -7,34 +7,33 @@
 
 import contextlib
 
-from cf_mistral._framework import require_framework as _require_framework
+from cf_mistral import __version__
+from cf_mistral._framework import framework_imports
 
-_require_framework(
+with framework_imports(
     "langchain_core", adapter="langchain_cf_mistral", distribution="langchain-cf-mistral"
-)
-
-from cf_mistral import __version__  # noqa: E402
-from langchain_cf_mistral._chat_model import ChatCloudflareMistral  # noqa: E402
-from langchain_cf_mistral._errors import (  # noqa: E402
-    CloudflareAPIError,
-    CloudflareAuthenticationError,
-    CloudflareBadRequestError,
-    CloudflareConnectionError,
-    CloudflareContextOverflowError,
-    CloudflareError,
-    CloudflareGatewayError,
-    CloudflareGuidedJSONError,
-    CloudflareInvalidParameterError,
-    CloudflareInvalidRequestError,
-    CloudflareNotFoundError,
-    CloudflareQuotaExceededError,
-    CloudflareRateLimitError,
-    CloudflareRequestTimeoutError,
-    CloudflareResponseParseError,
-    CloudflareServerError,
-    CloudflareStreamInterruptedError,
-    CloudflareTimeoutError,
-)
+):
+    from langchain_cf_mistral._chat_model import ChatCloudflareMistral
+    from langchain_cf_mistral._errors import (
+        CloudflareAPIError,
+        CloudflareAuthenticationError,
+        CloudflareBadRequestError,
+        CloudflareConnectionError,
+        CloudflareContextOverflowError,
+        CloudflareError,
+        CloudflareGatewayError,
+        CloudflareGuidedJSONError,
+        CloudflareInvalidParameterError,
+        CloudflareInvalidRequestError,
+        CloudflareNotFoundError,
+        CloudflareQuotaExceededError,
+        CloudflareRateLimitError,
+        CloudflareRequestTimeoutError,
+        CloudflareResponseParseError,
+        CloudflareServerError,
+        CloudflareStreamInterruptedError,
+        CloudflareTimeoutError,
+    )
 
 __all__ = [
     "ChatCloudflareMistral",

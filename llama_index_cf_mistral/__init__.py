@@ -7,14 +7,13 @@
 Also importable as ``llama_index.llms.cf_mistral`` (the LlamaHub convention).
 """
 
-from cf_mistral._framework import require_framework as _require_framework
+from cf_mistral import __version__
+from cf_mistral._framework import framework_imports
 
-_require_framework(
+with framework_imports(
     "llama_index.core", adapter="llama_index_cf_mistral", distribution="llama-index-llms-cf-mistral"
-)
-
-from cf_mistral import __version__  # noqa: E402
-from llama_index_cf_mistral._llm import CloudflareMistral  # noqa: E402
+):
+    from llama_index_cf_mistral._llm import CloudflareMistral
 
 __all__ = ["CloudflareMistral", "__version__"]
 

@@ -125,3 +125,33 @@ def test_an_adapter_without_its_framework_says_what_to_install(
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("ImportError: ")
     assert command in last
+
+
+def test_an_import_error_that_is_not_the_framework_passes_through_unchanged() -> None:
+    from cf_mistral._framework import framework_imports
+
+    with (
+        pytest.raises(ModuleNotFoundError) as caught,
+        framework_imports("langchain_core", adapter="a", distribution="d"),
+    ):
+        import cf_mistral_no_such_module  # type: ignore[import-not-found]  # noqa: F401
+    assert caught.value.name == "cf_mistral_no_such_module"
+    assert "pip install" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("missing", "package"),
+    [
+        ("llama_index", "llama_index.core"),  # the namespace itself is absent
+        ("llama_index.core", "llama_index.core"),
+        ("llama_index.core.base", "llama_index.core"),
+    ],
+)
+def test_the_framework_missing_at_any_depth_names_the_install(missing: str, package: str) -> None:
+    from cf_mistral._framework import framework_imports
+
+    with (
+        pytest.raises(ImportError, match="pip install -U llama-index-llms-cf-mistral"),
+        framework_imports(package, adapter="a", distribution="llama-index-llms-cf-mistral"),
+    ):
+        raise ModuleNotFoundError(f"No module named {missing!r}", name=missing)

@@ -8,9 +8,9 @@
 import contextlib
 
 from cf_mistral import __version__
-from cf_mistral._framework import framework_imports
+from cf_mistral._framework import framework_imports as _framework_imports
 
-with framework_imports(
+with _framework_imports(
     "langchain_core", adapter="langchain_cf_mistral", distribution="langchain-cf-mistral"
 ):
     from langchain_cf_mistral._chat_model import ChatCloudflareMistral

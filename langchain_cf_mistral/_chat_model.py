@@ -231,7 +231,9 @@ class ChatCloudflareMistral(BaseChatModel):
         default=None,
         validation_alias=AliasChoices("gateway", "ai_gateway", "cloudflare_ai_gateway"),
     )
-    default_headers: dict[str, str] | None = None
+    # Excluded from serialization: headers can carry secrets (cf-aig-authorization), and
+    # langchain-core's caches key on the serialized model.
+    default_headers: dict[str, str] | None = Field(default=None, exclude=True)
     session_affinity: str | None = None
     pricing: dict[str, cf.ModelPrice] | None = None
 

@@ -34,7 +34,7 @@ from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import ToolSelection
 from llama_index.core.prompts import PromptTemplate
 from llama_index.core.types import PydanticProgramMode
-from pydantic import Field, PrivateAttr, SecretStr, field_serializer
+from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, field_serializer
 
 import cf_mistral
 from cf_mistral import (
@@ -187,6 +187,8 @@ class CloudflareMistral(FunctionCallingLLM):
     )
     api_token: SecretStr | None = Field(
         default=None,
+        # api_key: the name LlamaIndex's other LLMs use, as LangChain's adapter accepts it too.
+        validation_alias=AliasChoices("api_token", "api_key"),
         exclude=True,
         repr=False,
         description="Workers AI API token (default: CLOUDFLARE_API_TOKEN). Never serialized.",

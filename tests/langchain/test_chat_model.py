@@ -622,3 +622,13 @@ def test_max_connections_reaches_the_core_client() -> None:
     assert model._config.max_connections == 7
     with pytest.raises(ValueError, match="max_connections"):
         ChatCloudflareMistral(account_id="a", api_token="t", max_connections=0)
+
+
+def test_default_headers_stay_out_of_serialization_and_cache_keys() -> None:
+    from langchain_core.load import dumps
+
+    model = ChatCloudflareMistral(
+        account_id="a", api_token="t", default_headers={"cf-aig-authorization": "Bearer HDRSECRET"}
+    )
+    assert "HDRSECRET" not in dumps(model)
+    assert model.default_headers == {"cf-aig-authorization": "Bearer HDRSECRET"}

@@ -442,3 +442,10 @@ def test_max_connections_reaches_the_core_client():
     assert llm._config.max_connections == 7
     with pytest.raises(ValueError, match="max_connections"):
         CloudflareMistral(account_id="a", api_token="t", max_connections=0)
+
+
+def test_api_key_is_accepted_as_llama_index_names_it():
+    llm = CloudflareMistral(account_id="a", api_key="secret-key")
+    assert llm.api_token is not None
+    assert llm.api_token.get_secret_value() == "secret-key"
+    assert "secret-key" not in llm.to_json()

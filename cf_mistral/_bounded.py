@@ -35,7 +35,11 @@ class _BoundedBody:
             raise self._too_large(f"declares {int(declared)} bytes")
         #: An uncompressed body with a Content-Length within the limit: HTTP/1.1 framing reads
         #: no more than declared, so httpx may read it as it always does (no copy, no new object).
-        self.declared_within_limit = declared.isdigit() and identity
+        #: A Transfer-Encoding beside it wins over the Content-Length (h11 reads the chunks), so
+        #: such a body is counted as it is read.
+        self.declared_within_limit = (
+            declared.isdigit() and identity and "transfer-encoding" not in response.headers
+        )
 
     def feed(self, chunk: bytes) -> None:
         self.size += len(chunk)

@@ -86,10 +86,11 @@ def check_session_affinity(value: object) -> str | None:
             f"session_affinity={value!r} is not a string ({type(value).__name__}): it is sent "
             "as the x-session-affinity header. Pass text, e.g. str(thread_id)."
         )
-    if not value.strip() or not all(" " <= char <= "~" for char in value):
+    if not value.strip() or value != value.strip() or not all(" " <= c <= "~" for c in value):
         raise InvalidRequestError(
             f"session_affinity={value!r} cannot be sent as the x-session-affinity header: "
-            "it must be non-empty printable ASCII. Pass an id, or a hash of your key "
+            "it must be non-empty printable ASCII without spaces around it. Pass an id, or a "
+            "hash of your key "
             "(hashlib.sha256(key.encode()).hexdigest())."
         )
     return value
@@ -102,7 +103,22 @@ def _host_names(value: Sequence[str] | None) -> tuple[str, ...]:
             f"private_image_hosts={value!r} is one string: pass a list of host names, "
             f"e.g. private_image_hosts=[{value!r}]."
         )
-    return tuple(value or ())
+    names = tuple(value or ())
+    for name in names:
+        # Compared with the URL's host alone (IPv6 without brackets): a scheme, path, user or
+        # port would never match, and the download would be refused for no visible reason.
+        if (
+            not isinstance(name, str)
+            or not name
+            or any(char in name for char in "/@[] ")
+            or name.count(":") == 1
+        ):
+            raise InvalidRequestError(
+                f"private_image_hosts entry {name!r} is not a host name: pass the host alone, "
+                "as in 'images.internal', '10.0.0.5' or 'fd00::1', without scheme, path, port "
+                "or brackets."
+            )
+    return names
 
 
 class Timeouts(BaseModel):
@@ -324,7 +340,12 @@ class ClientConfig(BaseModel):
             headers.update(self.gateway.headers())
         if self.session_affinity is not None:
             headers[SESSION_AFFINITY_HEADER] = self.session_affinity
-        headers.update(self.default_headers)
+        for name, value in self.default_headers.items():
+            # Header names are case-insensitive: a user's X-Session-Affinity replaces ours
+            # rather than travelling beside it.
+            for ours in [key for key in headers if key.lower() == name.lower()]:
+                del headers[ours]
+            headers[name] = value
         return headers
 
     def price_for(self, model: str | None = None) -> ModelPrice | None:

@@ -120,3 +120,27 @@ def test_a_compressed_reply_under_the_limit_is_read(server: LoopbackServer, sync
 
     server.routes["*"] = reply
     assert call(server, sync=sync, stream=False).text == "Hello"
+
+
+def test_a_small_content_length_beside_chunked_encoding_is_still_bounded(
+    server: LoopbackServer, sync: bool
+) -> None:
+    # Transfer-Encoding wins over Content-Length (h11 reads every chunk): the declared size
+    # must not put such a body on the unbounded fast path.
+    def reply() -> Iterator[bytes]:
+        yield head(
+            "200 OK",
+            "Content-Type: application/json",
+            "Content-Length: 3",
+            "Transfer-Encoding: chunked",
+            "Connection: close",
+        )
+        chunk = b"x" * 65536
+        for _ in range((MAX_REPLY_BYTES + 4 * SOCKET_BUFFERS) // len(chunk)):
+            yield f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"
+
+    server.routes["*"] = reply
+    with pytest.raises(ResponseParseError, match="MAX_REPLY_BYTES"):
+        call(server, sync=sync, stream=False)
+    time.sleep(0.1)
+    assert server.bytes_sent < MAX_REPLY_BYTES + SOCKET_BUFFERS

@@ -387,3 +387,17 @@ def test_secret_str_token_is_kept_and_an_empty_one_falls_back(
 
 def test_parameters_without_a_range_pass_the_range_check() -> None:
     assert check_sampling_params({"raw": True}) == {"raw": True}
+
+
+@pytest.mark.parametrize(
+    "entry", ["https://images.internal", "images.internal:8443", "user@host", "[fd00::1]", ""]
+)
+def test_a_private_image_host_that_is_not_a_bare_host_name_is_refused(entry: str) -> None:
+    # It is compared with the URL's host alone: anything else could never match.
+    with pytest.raises(InvalidRequestError, match="not a host name"):
+        ClientConfig.build(private_image_hosts=[entry])
+
+
+def test_bare_host_names_and_addresses_are_accepted_as_private_image_hosts() -> None:
+    hosts = ["images.internal", "10.0.0.5", "fd00::1", "localhost"]
+    assert ClientConfig.build(private_image_hosts=hosts).private_image_hosts == tuple(hosts)

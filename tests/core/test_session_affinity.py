@@ -69,6 +69,14 @@ async def test_a_per_call_key_wins_over_the_client_key_and_default_headers(
     assert sent == ["call-key", "call-key", "from-defaults"]
 
 
+async def test_default_headers_replace_the_option_whatever_their_case(
+    emulator: Emulator, drive: DriverFactory
+) -> None:
+    driver = drive(session_affinity="client-key", default_headers={"X-Session-Affinity": "mine"})
+    await driver.chat(_turn("Hello"))
+    assert emulator.requests[0].headers[HEADER] == "mine"  # one value, not "client-key, mine"
+
+
 async def test_without_a_key_no_header_is_sent(emulator: Emulator, driver: Driver) -> None:
     result = await driver.chat(_turn("Hello"))
     assert HEADER not in emulator.requests[0].headers
@@ -76,7 +84,7 @@ async def test_without_a_key_no_header_is_sent(emulator: Emulator, driver: Drive
     assert result.usage.cached_tokens == 0
 
 
-@pytest.mark.parametrize("key", ["", "   ", "line\nbreak", "naïve", 42])
+@pytest.mark.parametrize("key", ["", "   ", "line\nbreak", "naïve", 42, "trailing ", " leading"])
 def test_a_key_that_cannot_be_a_header_is_refused_before_sending(
     emulator: Emulator, connection: dict[str, Any], key: Any
 ) -> None:

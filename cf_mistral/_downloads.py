@@ -154,6 +154,28 @@ class _AddressGuard:
         )
 
 
+class _ConnectBudget:
+    """One connect's timeout, shared by every address tried: not the full timeout for each.
+
+    A host with several addresses that do not answer would otherwise take the timeout once per
+    address, past the download's total limit.
+    """
+
+    __slots__ = ("_deadline",)
+
+    def __init__(self, timeout: float | None) -> None:
+        self._deadline = None if timeout is None else time.monotonic() + timeout
+
+    def left(self) -> float | None:
+        """Seconds left for the next attempt; ConnectTimeout once none are."""
+        if self._deadline is None:
+            return None
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 0:
+            raise httpcore.ConnectTimeout("no time left to connect to any of the host's addresses")
+        return remaining
+
+
 class _GuardedBackend(httpcore.NetworkBackend):
     """httpcore's sync backend, connecting only to the addresses the guard permits."""
 
@@ -169,14 +191,16 @@ class _GuardedBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
+        budget = _ConnectBudget(timeout)
+        # The system resolver's own timeouts bound this lookup (it cannot be interrupted here).
         addresses = self._guard.permitted(host, self._guard.resolver(host, port))
         for address in addresses[:-1]:
             with contextlib.suppress(httpcore.ConnectError, httpcore.ConnectTimeout):
                 return self._backend.connect_tcp(
-                    address, port, timeout, local_address, socket_options
+                    address, port, budget.left(), local_address, socket_options
                 )
         return self._backend.connect_tcp(
-            addresses[-1], port, timeout, local_address, socket_options
+            addresses[-1], port, budget.left(), local_address, socket_options
         )
 
     def connect_unix_socket(
@@ -203,15 +227,23 @@ class _AsyncGuardedBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        resolved = await asyncio.to_thread(self._guard.resolver, host, port)
+        budget = _ConnectBudget(timeout)
+        try:
+            resolved = await asyncio.wait_for(
+                asyncio.to_thread(self._guard.resolver, host, port), budget.left()
+            )
+        except asyncio.TimeoutError:
+            raise httpcore.ConnectTimeout(
+                f"resolving {host} took longer than the timeout"
+            ) from None
         addresses = self._guard.permitted(host, resolved)
         for address in addresses[:-1]:
             with contextlib.suppress(httpcore.ConnectError, httpcore.ConnectTimeout):
                 return await self._backend.connect_tcp(
-                    address, port, timeout, local_address, socket_options
+                    address, port, budget.left(), local_address, socket_options
                 )
         return await self._backend.connect_tcp(
-            addresses[-1], port, timeout, local_address, socket_options
+            addresses[-1], port, budget.left(), local_address, socket_options
         )
 
     async def connect_unix_socket(

@@ -28,6 +28,7 @@ from cf_mistral import (
     APITimeoutError,
     ClientConfig,
     InvalidRequestError,
+    WorkersAIError,
     check_arguments,
 )
 from cf_mistral._downloads import (
@@ -475,3 +476,38 @@ def test_the_docstring_examples_hold(function: Callable[..., Any]) -> None:
     results = runner.summarize(verbose=False)
     assert results.attempted > 0
     assert results.failed == 0
+
+
+class StallingBackend(httpcore.NetworkBackend):
+    """Every address stalls until its connect timeout; nothing is ever connected to."""
+
+    def __init__(self) -> None:
+        self.timeouts: list[float | None] = []
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, *args: Any) -> Any:
+        self.timeouts.append(timeout)
+        time.sleep(timeout or 0)
+        raise httpcore.ConnectTimeout(f"{host} did not answer")
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+def test_a_host_whose_addresses_all_stall_costs_one_connect_timeout_not_one_each() -> None:
+    config = ClientConfig.build(
+        account_id="a",
+        api_token="t",
+        private_image_hosts=["stalling.test"],
+        timeout={"connect": 0.3},
+    )
+    backend = StallingBackend()
+    downloader = ImageDownloader(
+        config,
+        network_backend=backend,
+        resolver=lambda host, port: ["127.0.0.2", "127.0.0.3", "127.0.0.4"],
+    )
+    with pytest.raises(WorkersAIError):
+        downloader.download_all(["http://stalling.test/cat.png"])
+    # The three addresses share the one connect timeout (0.3 s), instead of 0.3 s each.
+    assert backend.timeouts[0] is not None
+    assert sum(t for t in backend.timeouts if t is not None) <= 0.3 + 0.05
